@@ -1,0 +1,367 @@
+"""YAML configs mapped onto frozen dataclasses.
+
+A config file has the sections ``model``, ``codec``, ``data``, ``train`` and ``eval`` plus a few
+top-level keys (``name``, ``weights``, ``device``). Every key is optional and falls back to the
+dataclass default; an unknown key or a value of the wrong type raises :class:`ConfigError`
+naming the file and the full key path (``codec.split_ratio``).
+
+Overrides use the PaddleDetection habit ``-o key.sub=value`` (values parsed as YAML scalars),
+and notebooks pass a ``dict`` of the same dotted keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from simdr_lib.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network: backbone + head. ``pretrained`` is a backbone state dict path (never a URL)."""
+
+    backbone: str = "tiny"  # tiny | hrnet_w32 | hrnet_w48
+    head: str = "simdr"  # simdr | heatmap
+    num_joints: int = 17
+    tiny_width: int = 32
+    pretrained: str = ""
+
+    def validate(self, where: str) -> None:
+        _choice(where, "model.backbone", self.backbone, ("tiny", "hrnet_w32", "hrnet_w48"))
+        _choice(where, "model.head", self.head, ("simdr", "heatmap"))
+        _positive(where, "model.num_joints", self.num_joints)
+        _positive(where, "model.tiny_width", self.tiny_width)
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """Target representation. ``input_size`` is ``[W, H]`` of the network input in pixels.
+
+    ``type``: ``simdr`` (one-hot at ``round(x*k)`` + label smoothing), ``sa_simdr`` (Gaussian
+    labels, ``sigma`` in bins) or ``heatmap`` (Gaussian heatmaps, ``sigma`` in heatmap pixels).
+    ``confidence``: how the x and y softmax maxima combine into a joint score (min|max|mean).
+    """
+
+    type: str = "sa_simdr"
+    input_size: tuple[int, int] = (96, 128)
+    split_ratio: float = 2.0
+    sigma: float = 4.0
+    label_smoothing: float = 0.1
+    normalize: bool = True
+    confidence: str = "min"
+    heatmap_stride: int = 4
+    use_dark: bool = False
+
+    def validate(self, where: str) -> None:
+        _choice(where, "codec.type", self.type, ("simdr", "sa_simdr", "heatmap"))
+        _choice(where, "codec.confidence", self.confidence, ("min", "max", "mean"))
+        if len(self.input_size) != 2 or min(self.input_size) <= 0:
+            raise ConfigError(
+                f"{where}: codec.input_size must be [W, H] > 0, got {self.input_size}"
+            )
+        if self.split_ratio < 1.0:
+            raise ConfigError(f"{where}: codec.split_ratio must be >= 1, got {self.split_ratio}")
+        _positive(where, "codec.sigma", self.sigma)
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"{where}: codec.label_smoothing must be in [0, 1)")
+        _positive(where, "codec.heatmap_stride", self.heatmap_stride)
+
+    @property
+    def width(self) -> int:
+        return int(self.input_size[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.input_size[1])
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Dataset paths (relative to ``root``) and train-time augmentation."""
+
+    root: str = "data/synthetic"
+    train_ann: str = "annotations/person_keypoints_train.json"
+    train_images: str = "images/train"
+    val_ann: str = "annotations/person_keypoints_val.json"
+    val_images: str = "images/val"
+    det_file: str = "annotations/detections_val.json"
+    det_score_thresh: float = 0.0
+    synthetic: bool = True  # generate the default dataset at ``root`` if it is missing
+    synthetic_train: int = 400
+    synthetic_val: int = 100
+    flip: bool = True
+    rot_factor: float = 40.0
+    scale_factor: float = 0.35
+    half_body_prob: float = 0.3
+    num_joints_half_body: int = 8
+    padding: float = 1.25
+    pixel_std: float = 200.0
+    num_workers: int = 2
+
+    def validate(self, where: str) -> None:
+        for name in ("rot_factor", "scale_factor", "half_body_prob", "det_score_thresh"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{where}: data.{name} must be >= 0")
+        _positive(where, "data.padding", self.padding)
+        _positive(where, "data.pixel_std", self.pixel_std)
+        if self.num_workers < 0:
+            raise ConfigError(f"{where}: data.num_workers must be >= 0")
+
+    def path(self, key: str) -> Path:
+        """Absolute-or-relative path of ``key`` (e.g. ``train_ann``) under ``root``."""
+        value = getattr(self, key)
+        return Path(value) if Path(value).is_absolute() else Path(self.root) / value
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimizer, schedule (epochs), checkpointing. Official: Adam 1e-3, x0.1 at 170/200 of 210."""
+
+    epochs: int = 210
+    batch_size: int = 32
+    lr: float = 1e-3
+    lr_steps: tuple[int, ...] = (170, 200)
+    lr_gamma: float = 0.1
+    warmup_steps: int = 1000
+    warmup_start_factor: float = 0.001
+    weight_decay: float = 0.0
+    clip_grad_norm: float = 0.0  # 0 = off
+    amp: bool = True  # used only on GPU
+    seed: int = 0
+    save_dir: str = "checkpoints"
+    eval_every: int = 1  # epochs between evaluations with --eval
+    log_every: int = 20  # iterations between CSV log lines
+    max_steps_per_epoch: int = 0  # 0 = full epoch (small values for smoke tests)
+
+    def validate(self, where: str) -> None:
+        _positive(where, "train.epochs", self.epochs)
+        _positive(where, "train.batch_size", self.batch_size)
+        _positive(where, "train.lr", self.lr)
+        if self.warmup_steps < 0 or self.max_steps_per_epoch < 0:
+            raise ConfigError(f"{where}: train.warmup_steps/max_steps_per_epoch must be >= 0")
+        if list(self.lr_steps) != sorted(self.lr_steps):
+            raise ConfigError(f"{where}: train.lr_steps must be increasing, got {self.lr_steps}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation protocol. ``use_gt_bbox: false`` switches to the detections json."""
+
+    use_gt_bbox: bool = True
+    flip_test: bool = True
+    oks_thresh: float = 0.9
+    in_vis_thresh: float = 0.01
+    batch_size: int = 64
+    max_images: int = 0  # 0 = all (small values for smoke tests)
+
+    def validate(self, where: str) -> None:
+        if not 0 < self.oks_thresh <= 1:
+            raise ConfigError(f"{where}: eval.oks_thresh must be in (0, 1]")
+        if not 0 <= self.in_vis_thresh < 1:
+            raise ConfigError(f"{where}: eval.in_vis_thresh must be in [0, 1)")
+        _positive(where, "eval.batch_size", self.batch_size)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The one config object that flows through the code."""
+
+    name: str = "run"
+    weights: str = ""  # full model weights for eval/export/infer (seed: -o weights=...)
+    device: str = "auto"  # auto | cpu | gpu | gpu:N
+    model: ModelConfig = field(default_factory=ModelConfig)
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    source: str = field(default="<defaults>", compare=False)
+
+    def validate(self) -> Config:
+        where = self.source
+        if not self.name or any(c in self.name for c in "/\\"):
+            raise ConfigError(f"{where}: name must be a plain run name, got {self.name!r}")
+        dev = self.device
+        if not (dev in ("auto", "cpu", "gpu") or (dev.startswith("gpu:") and dev[4:].isdigit())):
+            raise ConfigError(f"{where}: device must be auto|cpu|gpu|gpu:N, got {dev!r}")
+        for section in (self.model, self.codec, self.data, self.train, self.eval):
+            section.validate(where)
+        if self.model.head == "heatmap" and self.codec.type != "heatmap":
+            raise ConfigError(f"{where}: model.head heatmap needs codec.type heatmap")
+        if self.model.head == "simdr" and self.codec.type == "heatmap":
+            raise ConfigError(f"{where}: codec.type heatmap needs model.head heatmap")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists for tuples) that round-trips through :func:`config_from_dict`."""
+        out = dataclasses.asdict(self)
+        out.pop("source")
+        return _tuples_to_lists(out)
+
+    def with_overrides(self, overrides: dict[str, Any] | list[str] | None) -> Config:
+        """New config with dotted-key overrides applied and validated."""
+        if not overrides:
+            return self
+        data = self.to_dict()
+        for key, value in _parse_overrides(overrides).items():
+            _set_dotted(data, key, value, self.source)
+        return config_from_dict(data, source=f"{self.source} (with overrides)")
+
+
+def load_config(
+    path: str | Path | None, overrides: dict[str, Any] | list[str] | None = None
+) -> Config:
+    """Read a YAML config (None = defaults) and apply ``overrides``; raises ConfigError."""
+    if path is None or str(path) == "":
+        cfg = Config().validate()
+        return cfg.with_overrides(overrides)
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}: not valid YAML{at}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of sections")
+    cfg = config_from_dict(raw, source=str(p))
+    return cfg.with_overrides(overrides)
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Config:
+    """Map a nested dict onto :class:`Config`, rejecting unknown keys and wrong types."""
+    cfg = _build(Config, dict(raw), prefix="", source=source)
+    return replace(cfg, source=source).validate()
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write ``cfg`` as YAML (atomically) so a run can be reproduced from its folder."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+    tmp.replace(p)
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _choice(where: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{where}: {key} must be one of {'|'.join(allowed)}, got {value!r}")
+
+
+def _positive(where: str, key: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{where}: {key} must be > 0, got {value}")
+
+
+def _tuples_to_lists(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _tuples_to_lists(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_tuples_to_lists(v) for v in obj]
+    return obj
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls) if f.name != "source"}
+    for key in raw:
+        if key not in names:
+            path = f"{prefix}{key}"
+            raise ConfigError(
+                f"{source}: unknown config key '{path}' (known: {', '.join(sorted(names))})"
+            )
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        hint = hints[key]
+        path = f"{prefix}{key}"
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{path}' must be a mapping (section)")
+            kwargs[key] = _build(hint, value, prefix=f"{path}.", source=source)
+        else:
+            kwargs[key] = _coerce(value, hint, path, source)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, path: str, source: str) -> Any:
+    """Check ``value`` against a simple type hint; ints are accepted for floats."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, getattr(types, "UnionType", Union)):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], path, source)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: '{path}' must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{path}[{i}]", source) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{source}: '{path}' must have {len(args)} items, got {value!r}")
+        return tuple(
+            _coerce(v, a, f"{path}[{i}]", source) for i, (v, a) in enumerate(zip(value, args))
+        )
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # `-o name=2024` parses as an int; a run name is still text
+    else:  # pragma: no cover - only the hints above are used
+        return value
+    raise ConfigError(
+        f"{source}: '{path}' must be {hint.__name__}, got {type(value).__name__} {value!r}"
+    )
+
+
+def _parse_overrides(overrides: dict[str, Any] | list[str]) -> dict[str, Any]:
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key.sub=value")
+        key, text = item.split("=", 1)
+        try:
+            out[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = text
+    return out
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any, source: str) -> None:
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if part not in node or not isinstance(node[part], dict):
+            raise ConfigError(f"{source}: unknown config key '{'.'.join(parts[: i + 1])}'")
+        node = node[part]
+    if parts[-1] not in node:
+        raise ConfigError(f"{source}: unknown config key '{key}'")
+    if isinstance(node[parts[-1]], dict):
+        raise ConfigError(f"{source}: '{key}' is a section; set one of its keys")
+    node[parts[-1]] = value
