@@ -137,7 +137,6 @@ class TrainConfig:
     seed: int = 0
     save_dir: str = "checkpoints"
     eval_every: int = 1  # epochs between evaluations with --eval
-    log_every: int = 20  # iterations between CSV log lines
     max_steps_per_epoch: int = 0  # 0 = full epoch (small values for smoke tests)
 
     def validate(self, where: str) -> None:

@@ -1,0 +1,236 @@
+"""``simdr`` command line: the seed's tools/*.py workflows as subcommands.
+
+    simdr prepare --synthetic                  generate the default dataset under data/synthetic
+    simdr validate -c CONFIG                   check a COCO dataset and print usable people
+    simdr model-info -c CONFIG                 parameter counts and output shapes
+    simdr train -c CONFIG [--eval] [--resume]  train (python -m paddle.distributed.launch for DP)
+    simdr eval -c CONFIG -o weights=PATH       COCO keypoint AP (GT boxes or detections)
+    simdr pipeline [-p NAME VALUE ...]         run notebooks 01..06 with papermill + report
+
+Every user error is printed as one ``error: ...`` line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from simdr_lib.errors import SimdrError
+
+EPILOG = "Configs live in configs/; any key can be overridden with -o section.key=value."
+
+
+def _add_config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("-c", "--config", required=required, help="YAML config (see configs/)")
+    p.add_argument(
+        "-o",
+        "--opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. -o train.epochs=5 -o weights=out/best.pdparams",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simdr",
+        description="SimDR / SA-SimDR human pose estimation on PaddlePaddle.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("prepare", help="generate the embedded default dataset (COCO format)")
+    p.add_argument("--synthetic", action="store_true", help="generate the default dataset")
+    p.add_argument("--root", default="data/synthetic", help="output folder (data/synthetic)")
+    p.add_argument("--num-train", type=int, default=400, help="train images (400)")
+    p.add_argument("--num-val", type=int, default=100, help="val images (100)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (0)")
+    p.add_argument("--overwrite", action="store_true", help="regenerate even if complete")
+
+    p = sub.add_parser("validate", help="check a COCO keypoint dataset before training")
+    _add_config_args(p)
+
+    p = sub.add_parser("model-info", help="parameter counts and output shapes of a config")
+    _add_config_args(p)
+
+    p = sub.add_parser("train", help="train a model (checkpoints/<name>/)")
+    _add_config_args(p)
+    p.add_argument("--eval", action="store_true", help="evaluate (COCO AP) after each epoch")
+    p.add_argument("--resume", action="store_true", help="continue from checkpoints/<name>/")
+    p.add_argument("--use_vdl", action="store_true", help="also log to VisualDL if installed")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("eval", help="COCO keypoint AP of trained weights")
+    _add_config_args(p)
+    boxes = p.add_mutually_exclusive_group()
+    boxes.add_argument("--gt-boxes", action="store_true", help="ground-truth person boxes")
+    boxes.add_argument("--det-boxes", action="store_true", help="boxes from data.det_file")
+    p.add_argument("--no-flip", action="store_true", help="disable the flip test")
+    p.add_argument("--output_dir", default="", help="where to write results json (run dir)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    _add_later_commands(sub)
+    return parser
+
+
+def _add_later_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands implemented in their own modules (pipeline, export, infer)."""
+    try:
+        from simdr_lib import pipeline
+
+        pipeline.add_cli(sub)
+    except ImportError:
+        pass
+    try:
+        from simdr_lib import deploy_cli
+
+        deploy_cli.add_cli(sub)
+    except ImportError:
+        pass
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    if not args.synthetic:
+        print(
+            "nothing to do: pass --synthetic to generate the default dataset "
+            "(real COCO: point data.root at your download, see README.md)"
+        )
+        return 2
+    from simdr_lib.data.synthetic import generate_synthetic_coco
+
+    paths = generate_synthetic_coco(
+        args.root,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    print(f"dataset ready at {paths.root}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from simdr_lib.config import load_config
+    from simdr_lib.data.coco import dataset_stats
+    from simdr_lib.data.splits import ensure_dataset, load_split
+
+    cfg = load_config(args.config, args.opt)
+    ensure_dataset(cfg)
+    for split in ("train", "val"):
+        stats = dataset_stats(load_split(cfg, split))
+        print(f"[{split}] {json.dumps(stats, default=str)}")
+    return 0
+
+
+def cmd_model_info(args: argparse.Namespace) -> int:
+    from simdr_lib.config import load_config
+    from simdr_lib.factory import model_from_config
+    from simdr_lib.models import model_summary
+
+    cfg = load_config(args.config, args.opt)
+    model = model_from_config(cfg)
+    info = model_summary(model, tuple(cfg.codec.input_size))
+    print(f"config      {cfg.source}")
+    for key, value in info.items():
+        if isinstance(value, int):
+            print(f"{key:<18}{value:>14,d}  ({value / 1e6:.2f}M)")
+        else:
+            print(f"{key:<18}{value}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from simdr_lib.config import load_config
+    from simdr_lib.engine.train import train
+
+    cfg = load_config(args.config, args.opt)
+    result = train(
+        cfg, resume=args.resume, do_eval=args.eval, use_vdl=args.use_vdl, progress=not args.quiet
+    )
+    if result.final_weights is not None:
+        best = f", best AP {result.best_ap:.4f} at epoch {result.best_epoch}" if args.eval else ""
+        print(
+            f"done: {result.epochs_done} epochs in {result.wall_time_s:.0f}s{best}; "
+            f"weights {result.final_weights}"
+        )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from simdr_lib.config import load_config
+    from simdr_lib.device import set_device
+    from simdr_lib.engine.checkpoint import load_model_weights
+    from simdr_lib.engine.evaluate import format_ap_table
+    from simdr_lib.engine.validate import evaluate_model
+    from simdr_lib.errors import ConfigError
+    from simdr_lib.factory import model_from_config
+
+    cfg = load_config(args.config, args.opt)
+    if not cfg.weights:
+        raise ConfigError(f"{cfg.source}: no weights given; pass -o weights=PATH.pdparams")
+    set_device(cfg.device)
+    model = model_from_config(cfg)
+    load_model_weights(model, cfg.weights, arch_hint=cfg.model.backbone)
+    use_gt = True if args.gt_boxes else (False if args.det_boxes else None)
+    out_dir = Path(args.output_dir) if args.output_dir else Path(cfg.weights).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = evaluate_model(
+        cfg,
+        model,
+        use_gt_bbox=use_gt,
+        flip_test=not args.no_flip,
+        out_dir=out_dir,
+        progress=not args.quiet,
+    )
+    boxes = "GT boxes" if result.use_gt_bbox else "detected boxes"
+    flip = "flip test" if result.flip_test else "no flip"
+    print(f"{cfg.name}: {result.num_people} people, {boxes}, {flip}")
+    print(format_ap_table(result.stats))
+    return 0
+
+
+def quiet_paddle_warnings() -> None:
+    """Hide Paddle's import-time and BN notices (ccache, global stats) from users."""
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"paddle\.")
+
+
+COMMANDS = {
+    "prepare": cmd_prepare,
+    "validate": cmd_validate,
+    "model-info": cmd_model_info,
+    "train": cmd_train,
+    "eval": cmd_eval,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("GLOG_minloglevel", "2")  # silence Paddle's C++ INFO lines
+    quiet_paddle_warnings()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    func = COMMANDS.get(args.command) or getattr(args, "func", None)
+    try:
+        return int(func(args) or 0)
+    except SimdrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: checkpoints written so far are complete; rerun with --resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

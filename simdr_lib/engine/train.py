@@ -1,0 +1,375 @@
+"""The training loop: Adam + warmup + step decay, AMP on GPU, atomic checkpoints, resume.
+
+Read top to bottom: set-up (device, seed, data, model, optimizer), then one loop over epochs
+that trains, optionally evaluates, and writes ``checkpoints/<run>/last.pdckpt`` atomically.
+Data parallel runs come from ``python -m paddle.distributed.launch``: every rank runs this
+same function, only rank 0 writes files, and the loss shown is averaged over ranks.
+Determinism: the batch order and augmentation depend only on (seed, epoch, sample index),
+so a resumed run replays exactly what an uninterrupted run would have done (on CPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simdr_lib.config import Config, save_config
+from simdr_lib.engine.checkpoint import (
+    atomic_paddle_save,
+    load_backbone_weights,
+    load_checkpoint,
+    load_model_weights,
+    portable_optimizer_state,
+    restore_optimizer_state,
+    save_checkpoint,
+)
+from simdr_lib.errors import CheckpointError, TrainingError
+
+LOG_FIELDS = ("epoch", "step", "lr", "loss", "AP", "time_s", "images_per_s")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; ``history`` holds one dict per epoch (loss, AP when evaluated)."""
+
+    run_dir: Path
+    epochs_done: int
+    best_ap: float
+    best_epoch: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    final_weights: Path | None = None
+    wall_time_s: float = 0.0
+    images_per_s: float = 0.0
+    model: Any = None  # the trained dygraph model (unwrapped from DataParallel)
+
+
+def lr_factor(
+    step: int,
+    steps_per_epoch: int,
+    lr_steps: tuple[int, ...],
+    gamma: float,
+    warmup: int,
+    warmup_start: float,
+) -> float:
+    """LR multiplier at iteration ``step``: linear warmup, then ×gamma at each epoch milestone."""
+    factor = gamma ** sum(step >= m * steps_per_epoch for m in lr_steps)
+    if warmup > 0 and step < warmup:
+        factor *= warmup_start + (1.0 - warmup_start) * step / warmup
+    return factor
+
+
+def run_dir_for(cfg: Config) -> Path:
+    return Path(cfg.train.save_dir) / cfg.name
+
+
+def _dist_info() -> tuple[int, int]:
+    import paddle.distributed as dist
+
+    try:
+        return dist.get_rank(), dist.get_world_size()
+    except Exception:  # not launched under paddle.distributed
+        return 0, 1
+
+
+def train(
+    cfg: Config,
+    *,
+    resume: bool = False,
+    do_eval: bool = False,
+    use_vdl: bool = False,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``cfg`` into ``checkpoints/<name>/``; returns the run summary.
+
+    ``resume`` continues from ``last.pdckpt`` (model, optimizer, scheduler, epoch, best AP).
+    A non-finite loss stops the run with :class:`TrainingError`; the last checkpoint (written
+    at the previous epoch end) is left untouched.
+    """
+    import paddle
+    import paddle.distributed as dist
+    from tqdm.auto import tqdm
+
+    from simdr_lib.data.splits import (
+        EpochBatchSampler,
+        ensure_dataset,
+        load_split,
+        make_dataset,
+        make_loader,
+    )
+    from simdr_lib.device import set_device
+    from simdr_lib.engine.validate import evaluate_model
+    from simdr_lib.factory import (
+        arch_signature,
+        codec_from_config,
+        loss_from_config,
+        model_from_config,
+    )
+
+    world = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
+    device = set_device(cfg.device)
+    if world > 1:
+        dist.init_parallel_env()
+    rank, world = _dist_info()
+    main = rank == 0
+    run_dir = run_dir_for(cfg)
+    ckpt_path = run_dir / "last.pdckpt"
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yml")
+
+    # ---- data
+    if main:
+        ensure_dataset(cfg, progress=progress)
+    if world > 1:
+        dist.barrier()
+    train_data = load_split(cfg, "train")
+    if not train_data.records:
+        raise TrainingError(f"{cfg.data.path('train_ann')}: no usable people to train on")
+    codec = codec_from_config(cfg)
+    dataset = make_dataset(cfg, train_data.records, codec, train=True)
+    sampler = EpochBatchSampler(
+        len(dataset),
+        cfg.train.batch_size,
+        shuffle=True,
+        seed=cfg.train.seed,
+        drop_last=True,
+        rank=rank,
+        world_size=world,
+        max_batches=cfg.train.max_steps_per_epoch,
+    )
+    if len(sampler) == 0:
+        sampler.drop_last = False
+    loader = make_loader(dataset, sampler, cfg.data.num_workers)
+    steps_per_epoch = len(sampler)
+
+    # ---- model, loss, optimizer
+    paddle.seed(cfg.train.seed)
+    model = model_from_config(cfg)
+    if cfg.model.pretrained and not resume:
+        load_backbone_weights(model.backbone, cfg.model.pretrained)
+    if cfg.weights and not resume:
+        load_model_weights(model, cfg.weights, arch_hint=cfg.model.backbone)
+    criterion = loss_from_config(cfg)
+    t = cfg.train
+    scheduler = paddle.optimizer.lr.LambdaDecay(
+        t.lr,
+        lambda s: lr_factor(
+            s, steps_per_epoch, t.lr_steps, t.lr_gamma, t.warmup_steps, t.warmup_start_factor
+        ),
+    )
+    clip = paddle.nn.ClipGradByGlobalNorm(t.clip_grad_norm) if t.clip_grad_norm > 0 else None
+    optimizer = paddle.optimizer.Adam(
+        learning_rate=scheduler,
+        parameters=model.parameters(),
+        weight_decay=t.weight_decay or None,
+        grad_clip=clip,
+    )
+    use_amp = t.amp and device.startswith("gpu")
+    scaler = paddle.amp.GradScaler(init_loss_scaling=1024) if use_amp else None
+
+    # ---- resume
+    start_epoch, global_step, best_ap, best_epoch = 0, 0, -1.0, -1
+    history: list[dict[str, float]] = []
+    if resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        if ckpt.get("arch") != arch_signature(cfg):
+            raise CheckpointError(
+                f"{ckpt_path}: checkpoint was trained with {ckpt.get('arch')}, "
+                f"config asks for {arch_signature(cfg)}"
+            )
+        model.set_state_dict(ckpt["model"])
+        optimizer.set_state_dict(restore_optimizer_state(ckpt["optimizer"], model))
+        scheduler.set_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        start_epoch, global_step = int(ckpt["epoch"]), int(ckpt["global_step"])
+        best_ap, best_epoch = float(ckpt["best_ap"]), int(ckpt["best_epoch"])
+        history = list(ckpt.get("history", []))
+        if main:
+            print(f"resumed from {ckpt_path} at epoch {start_epoch}")
+    elif resume and main:
+        print(f"no checkpoint at {ckpt_path}; starting from scratch")
+
+    train_model = paddle.DataParallel(model) if world > 1 else model
+    vdl = _vdl_writer(run_dir) if (use_vdl and main) else None
+    log_path = run_dir / "train_log.csv"
+
+    t_start = time.perf_counter()
+    images_seen = 0
+    for epoch in range(start_epoch, t.epochs):
+        dataset.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        train_model.train()
+        losses: list[float] = []
+        t_epoch = time.perf_counter()
+        bar = tqdm(
+            loader,
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{t.epochs}",
+            disable=not (progress and main),
+            leave=False,
+        )
+        for batch in bar:
+            images = batch["image"]
+            targets = {k: v for k, v in batch.items() if k != "image"}
+            if use_amp:
+                with paddle.amp.auto_cast():
+                    outputs = train_model(images)
+                loss = criterion(tuple(o.astype("float32") for o in outputs), targets)
+            else:
+                loss = criterion(train_model(images), targets)
+            value = float(loss.numpy())
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"loss is {value} at epoch {epoch + 1} step {global_step + 1}; stopped, "
+                    f"last good checkpoint kept at {ckpt_path if ckpt_path.exists() else 'none'}"
+                    " (lower train.lr or set train.clip_grad_norm)"
+                )
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            optimizer.clear_grad()
+            scheduler.step()
+            global_step += 1
+            losses.append(value)
+            images_seen += int(images.shape[0]) * world
+            bar.set_postfix(loss=f"{value:.4g}", lr=f"{scheduler.get_lr():.2e}")
+            if vdl is not None:
+                vdl.add_scalar("train/loss", value, global_step)
+        if world > 1:
+            _broadcast_buffers(model)
+        epoch_loss = _mean_over_ranks(float(np.mean(losses)) if losses else float("nan"), world)
+        elapsed = time.perf_counter() - t_epoch
+        row: dict[str, float] = {
+            "epoch": epoch + 1,
+            "step": global_step,
+            "lr": float(scheduler.get_lr()),
+            "loss": epoch_loss,
+            "AP": float("nan"),
+            "time_s": elapsed,
+            "images_per_s": steps_per_epoch * t.batch_size * world / max(elapsed, 1e-9),
+        }
+        if do_eval and ((epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs):
+            if main:
+                result = evaluate_model(cfg, model, progress=progress)
+                row["AP"] = float(result.stats["AP"])
+                if row["AP"] > best_ap:
+                    best_ap, best_epoch = row["AP"], epoch + 1
+                    atomic_paddle_save(model.state_dict(), run_dir / "best.pdparams")
+            if world > 1:
+                dist.barrier()
+        history.append(row)
+        if main:
+            save_checkpoint(
+                ckpt_path,
+                model=model.state_dict(),
+                optimizer=portable_optimizer_state(optimizer.state_dict(), model),
+                scheduler=scheduler.state_dict(),
+                scaler=scaler.state_dict() if scaler is not None else None,
+                epoch=epoch + 1,
+                global_step=global_step,
+                best_ap=best_ap,
+                best_epoch=best_epoch,
+                history=history,
+                config=cfg.to_dict(),
+                arch=arch_signature(cfg),
+            )
+            write_log(log_path, history)
+            if vdl is not None and not math.isnan(row["AP"]):
+                vdl.add_scalar("val/AP", row["AP"], epoch + 1)
+            if progress:
+                ap = "" if math.isnan(row["AP"]) else f"  AP {row['AP']:.4f}"
+                print(f"epoch {epoch + 1}/{t.epochs}  loss {epoch_loss:.5f}{ap}  ({elapsed:.1f}s)")
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+
+    wall = time.perf_counter() - t_start
+    final = None
+    if main:
+        final = atomic_paddle_save(model.state_dict(), run_dir / "model_final.pdparams")
+        summary = {
+            "epochs_done": len(history),
+            "best_ap": best_ap,
+            "best_epoch": best_epoch,
+            "history": history,
+            "wall_time_s": wall,
+            "images_per_s": images_seen / max(wall, 1e-9),
+            "device": device,
+            "world_size": world,
+            "paddle_version": paddle.__version__,
+        }
+        tmp = run_dir / "train_summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.replace(run_dir / "train_summary.json")
+    if vdl is not None:
+        vdl.close()
+    return TrainResult(
+        run_dir=run_dir,
+        epochs_done=len(history),
+        best_ap=best_ap,
+        best_epoch=best_epoch,
+        history=history,
+        final_weights=final,
+        wall_time_s=wall,
+        images_per_s=images_seen / max(wall, 1e-9),
+        model=model,
+    )
+
+
+def write_log(path: Path, history: list[dict[str, float]]) -> None:
+    """Rewrite the CSV log from the history (atomic; consistent with the checkpoint)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(LOG_FIELDS)
+        for row in history:
+            writer.writerow([row.get(k, float("nan")) for k in LOG_FIELDS])
+    tmp.replace(path)
+
+
+def _broadcast_buffers(model: Any) -> None:
+    """Copy rank 0's BatchNorm running statistics to every rank (as DDP's broadcast_buffers).
+
+    Gradients are all-reduced, so parameters agree; the BN statistics are computed on each
+    rank's own shard and would otherwise drift apart.
+    """
+    import paddle.distributed as dist
+
+    # Paddle keeps BN statistics as non-trainable parameters (stop_gradient), not buffers.
+    frozen = [p for p in model.parameters() if p.stop_gradient]
+    for tensor in [*frozen, *model.buffers()]:
+        dist.broadcast(tensor, src=0)
+
+
+def _mean_over_ranks(value: float, world: int) -> float:
+    if world == 1:
+        return value
+    import paddle
+    import paddle.distributed as dist
+
+    t = paddle.to_tensor([value], dtype="float32")
+    dist.all_reduce(t)
+    return float(t.numpy()[0]) / world
+
+
+def _vdl_writer(run_dir: Path) -> Any:
+    try:
+        from visualdl import LogWriter
+    except ImportError:
+        print("visualdl is not installed (pip install visualdl); logging to CSV only")
+        return None
+    return LogWriter(logdir=str(run_dir / "vdl"))
