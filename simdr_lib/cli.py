@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", action="store_true", help="evaluate (COCO AP) after each epoch")
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/<name>/")
     p.add_argument("--use_vdl", action="store_true", help="also log to VisualDL if installed")
+    p.add_argument("--pretrained", default="", help="ImageNet backbone weights (a local path)")
+    p.add_argument("--weights", default="", help="full model weights to start from")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("eval", help="COCO keypoint AP of trained weights")
@@ -150,7 +152,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from simdr_lib.config import load_config
     from simdr_lib.engine.train import train
 
-    cfg = load_config(args.config, args.opt)
+    extra = [f"model.pretrained={args.pretrained}"] if args.pretrained else []
+    extra += [f"weights={args.weights}"] if args.weights else []
+    cfg = load_config(args.config, [*args.opt, *extra])
     result = train(
         cfg, resume=args.resume, do_eval=args.eval, use_vdl=args.use_vdl, progress=not args.quiet
     )

@@ -1,0 +1,111 @@
+"""The ``simdr`` command line: help, model-info, prepare, validate, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from simdr_lib.cli import main
+
+CONFIGS = ROOT / "configs"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "simdr_lib", *args], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+def test_help_lists_commands(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("prepare", "validate", "model-info", "train", "eval"):
+        assert command in out
+
+
+@pytest.mark.parametrize(
+    "config,expected_m",
+    [
+        ("heatmap_hrnet_w32_256x192.yml", 28.5),
+        ("heatmap_hrnet_w48_384x288.yml", 63.6),
+        ("simdr_hrnet_w32_256x192.yml", 31.3),
+    ],
+)
+def test_model_info_counts(config: str, expected_m: float, capsys: pytest.CaptureFixture) -> None:
+    assert main(["model-info", "-c", str(CONFIGS / config)]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("params_total"))
+    total = int(line.split()[1].replace(",", ""))
+    assert abs(total / 1e6 - expected_m) / expected_m < 0.01, line
+
+
+def test_model_info_low_resolution_simdr(capsys: pytest.CaptureFixture) -> None:
+    cfg = str(CONFIGS / "simdr_hrnet_w32_256x192.yml")
+    for size, expected in (("[128, 128]", 29.1), ("[64, 64]", 28.6)):
+        assert main(["model-info", "-c", cfg, "-o", f"codec.input_size={size}"]) == 0
+        out = capsys.readouterr().out
+        line = next(ln for ln in out.splitlines() if ln.startswith("params_total"))
+        assert abs(int(line.split()[1].replace(",", "")) / 1e6 - expected) / expected < 0.01
+
+
+def test_prepare_and_validate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = tmp_path / "syn"
+    assert (
+        main(["prepare", "--synthetic", "--root", str(root), "--num-train", "4", "--num-val", "3"])
+        == 0
+    )
+    assert (root / "annotations" / "person_keypoints_val.json").is_file()
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "validate",
+                "-c",
+                str(CONFIGS / "demo_tiny.yml"),
+                "-o",
+                f"data.root={root}",
+                "-o",
+                "data.synthetic=false",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "[train]" in out and "usable_people" in out
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["train", "-c", "configs/nope.yml"], "nope.yml: config file not found"),
+        (["train", "-c", "configs/demo_tiny.yml", "-o", "train.epoch=3"], "train.epoch"),
+        (["train", "-c", "configs/demo_tiny.yml", "-o", "train.epochs=ten"], "train.epochs"),
+        (["eval", "-c", "configs/demo_tiny.yml"], "no weights given"),
+        (["train", "-c", "configs/demo_tiny.yml", "-o", "device=gpu"], "device=gpu"),
+    ],
+)
+def test_user_errors_are_one_line(args: list[str], needle: str) -> None:
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
+
+
+def test_missing_dataset_is_one_line(tmp_path: Path) -> None:
+    proc = run_cli(
+        "validate",
+        "-c",
+        "configs/demo_tiny.yml",
+        "-o",
+        f"data.root={tmp_path}",
+        "-o",
+        "data.synthetic=false",
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "person_keypoints_train.json" in lines[0]
