@@ -120,20 +120,24 @@ def load_backbone_weights(
 ) -> dict[str, int]:
     """Load ImageNet-pretrained backbone weights; returns counts of loaded/skipped tensors.
 
-    Keys are tried as they are, without a ``backbone.`` prefix, and through ``name_map``
-    (file name → our name). Classification-only tensors (the ImageNet head) are skipped;
-    if fewer than half of the backbone's tensors match, or any matched name has the wrong
-    shape, a :class:`CheckpointError` says what did not match.
+    ``name_map`` (file name, with or without ``backbone.`` → our name) is applied first; then
+    :func:`simdr_lib.models.pretrained.detect_and_map` recognizes our names (optionally
+    ``backbone.``-prefixed), official PyTorch HRNet names and PaddleClas ``HRNet_W*_C`` names.
+    Classification-only tensors (the ImageNet head) are skipped; if fewer than half of the
+    backbone's tensors match, or any matched name has the wrong shape, a
+    :class:`CheckpointError` says what did not match.
     """
+    from simdr_lib.models.pretrained import detect_and_map
+
     obj = read_paddle_file(path)
     state = model_state_from(obj, path)
     ours = backbone.state_dict()
-    renamed: dict[str, Any] = {}
-    for key, value in state.items():
-        name = key[len("backbone.") :] if key.startswith("backbone.") else key
-        name = (name_map or {}).get(name, name)
-        if name in ours:
-            renamed[name] = value
+    if name_map:
+        state = {name_map.get(k.removeprefix("backbone."), k): v for k, v in state.items()}
+    try:
+        renamed: dict[str, Any] = detect_and_map(state, backbone)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     _, _, mismatched = compare_state({k: ours[k] for k in renamed}, renamed)
     if mismatched:
         raise CheckpointError(
