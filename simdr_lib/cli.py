@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="generate the embedded default dataset (COCO format)")
     p.add_argument("--synthetic", action="store_true", help="generate the default dataset")
     p.add_argument("--root", default="data/synthetic", help="output folder (data/synthetic)")
-    p.add_argument("--num-train", type=int, default=400, help="train images (400)")
+    p.add_argument("--num-train", type=int, default=800, help="train images (800)")
     p.add_argument("--num-val", type=int, default=100, help="val images (100)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (0)")
     p.add_argument("--overwrite", action="store_true", help="regenerate even if complete")

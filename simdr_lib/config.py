@@ -94,7 +94,7 @@ class DataConfig:
     det_file: str = "annotations/detections_val.json"
     det_score_thresh: float = 0.0
     synthetic: bool = True  # generate the default dataset at ``root`` if it is missing
-    synthetic_train: int = 400
+    synthetic_train: int = 800
     synthetic_val: int = 100
     flip: bool = True
     rot_factor: float = 40.0

@@ -185,7 +185,7 @@ class _Person:
 
 def generate_synthetic_coco(
     out_dir: str | os.PathLike[str],
-    num_train: int = 400,
+    num_train: int = 800,
     num_val: int = 100,
     image_size: Sequence[int] = (320, 240),
     seed: int = 0,
