@@ -8,7 +8,14 @@ BIN    := $(VENV)/bin
 EXTRAS ?= cpu,notebooks,dev
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint format bench clean-venv
+# Compatibility line: PaddlePaddle 2.6 (the newest paddlepaddle-gpu on PyPI) needs numpy < 2.
+VENV26   ?= .venv-paddle26
+BIN26    := $(VENV26)/bin
+STAMP26  := $(VENV26)/.installed
+PADDLE26 ?= paddlepaddle==2.6.2
+COMPAT_TESTS ?= tests/test_chain.py tests/test_export.py tests/test_infer.py
+
+.PHONY: setup demo test lint format bench clean-venv setup-paddle26 test-compat bench-deploy
 
 setup: $(STAMP)
 
@@ -23,8 +30,24 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/simdr pipeline
 
-test: setup
+# Main suite on .venv (Paddle 3.x), then the compatibility subset (pytest marker `compat`:
+# build, train a few steps, checkpoint save/load, export, Paddle Inference) on Paddle 2.6.
+test: setup setup-paddle26
 	$(BIN)/python -m pytest -q
+	$(BIN26)/python -m pytest -q -p no:cacheprovider -m compat $(COMPAT_TESTS)
+
+setup-paddle26: $(STAMP26)
+
+$(STAMP26): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: python3 not found (install Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV26)
+	$(BIN26)/python -m pip install --quiet --upgrade pip
+	$(BIN26)/python -m pip install --quiet "$(PADDLE26)" "numpy>=1.23,<2" \
+		"opencv-python-headless>=4.6,<4.12" -e ".[dev]"
+	@touch $@
+
+test-compat: setup-paddle26
+	$(BIN26)/python -m pytest -q -p no:cacheprovider -m compat $(COMPAT_TESTS)
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -35,5 +58,8 @@ format: setup
 bench: setup
 	$(BIN)/python benchmarks/codec_oracle.py
 
+bench-deploy: setup
+	$(BIN)/python benchmarks/deploy_speed.py
+
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV26)

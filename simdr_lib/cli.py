@@ -5,7 +5,9 @@
     simdr model-info -c CONFIG                 parameter counts and output shapes
     simdr train -c CONFIG [--eval] [--resume]  train (python -m paddle.distributed.launch for DP)
     simdr eval -c CONFIG -o weights=PATH       COCO keypoint AP (GT boxes or detections)
-    simdr pipeline [-p NAME VALUE ...]         run notebooks 01..06 with papermill + report
+    simdr export -c CONFIG -o weights=PATH     static model + infer_cfg.yml (Paddle Inference)
+    simdr infer --model_dir DIR --input PATH   top-down inference on images / folders / COCO json
+    simdr pipeline [-p NAME VALUE ...]         run notebooks 01..07 with papermill + report
 
 Every user error is printed as one ``error: ...`` line and exits with status 2.
 """

@@ -35,24 +35,9 @@ def predict_crops(
 
 def probability_model(model: Any, head: str) -> Any:
     """Wrap a :class:`PoseModel` so it returns distributions (softmax over bins for SimDR)."""
-    import paddle
-    import paddle.nn.functional as F
+    from simdr_lib.models.probability import ProbabilityModel
 
-    class ProbabilityModel(paddle.nn.Layer):
-        """``model`` + softmax over the last axis (SimDR) or identity (heatmaps)."""
-
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-            self.softmax = head == "simdr"
-
-        def forward(self, images: Any) -> Any:
-            outs = self.inner(images)
-            if self.softmax:
-                return tuple(F.softmax(o, axis=-1) for o in outs)
-            return tuple(outs)
-
-    return ProbabilityModel(model)
+    return ProbabilityModel(model, softmax=head == "simdr")
 
 
 def dynamic_prob_fn(prob_model: Any) -> ProbFn:

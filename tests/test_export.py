@@ -1,0 +1,456 @@
+"""Export folder and predictor: files per Paddle line, validation of the folder (one-line
+ExportError naming the file), batching of all people of an image, image channel handling."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from deploy_helpers import DEMO, max_abs
+
+from simdr_lib.errors import ExportError
+
+pytestmark = pytest.mark.compat
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A random-init tiny model (48x64) saved as weights and exported; no dataset involved."""
+    import paddle
+
+    from simdr_lib.config import load_config
+    from simdr_lib.export import export_model
+    from simdr_lib.factory import model_from_config
+
+    base = tmp_path_factory.mktemp("export")
+    over = {
+        "codec.input_size": [48, 64],
+        "model.tiny_width": 16,
+        "device": "cpu",
+        "data.root": str(base / "no_dataset_here"),
+    }
+    cfg = load_config(DEMO, over)
+    paddle.seed(1)
+    model = model_from_config(cfg)
+    weights = base / "w.pdparams"
+    paddle.save(model.state_dict(), str(weights))
+    out = export_model(cfg, weights, base / "model")
+    return {"cfg": cfg, "weights": weights, "dir": out, "base": base}
+
+
+def _copy(exported: dict, name: str) -> Path:
+    dst = exported["base"] / name
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(exported["dir"], dst)
+    return dst
+
+
+def _model_file(folder: Path) -> Path:
+    return folder / ("model.json" if (folder / "model.json").exists() else "model.pdmodel")
+
+
+def _edit_cfg(folder: Path, edit) -> None:
+    path = folder / "infer_cfg.yml"
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _one_line_error(folder: Path, must_name: str, **kwargs) -> str:
+    from simdr_lib.export import load_predictor
+
+    with pytest.raises(ExportError) as info:
+        load_predictor(folder, **kwargs)
+    msg = str(info.value)
+    assert "\n" not in msg and must_name in msg, msg
+    return msg
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def test_export_folder_contents(exported: dict) -> None:
+    import paddle
+
+    names = {p.name for p in exported["dir"].iterdir()}
+    pir = int(paddle.__version__.split(".")[0]) >= 3
+    assert ("model.json" in names) == pir and ("model.pdmodel" in names) != pir
+    assert {"model.pdiparams", "infer_cfg.yml"} <= names
+    assert not any(n.startswith(".") for n in names)
+    assert not list(exported["base"].glob(".model.tmp-*"))
+
+
+def test_reexport_replaces_a_previous_export(exported: dict) -> None:
+    from simdr_lib.export import export_model
+
+    folder = _copy(exported, "reexport")
+    stale = folder / ("model.pdmodel" if _model_file(folder).name == "model.json" else "model.json")
+    stale.write_text("stale file of another Paddle line")
+    (folder / "model.onnx").write_bytes(b"stale")
+    export_model(exported["cfg"], exported["weights"], folder)
+    assert not stale.exists() and not (folder / "model.onnx").exists()
+
+
+def test_export_without_weights_is_one_line_error(exported: dict) -> None:
+    from simdr_lib.export import export_model
+
+    with pytest.raises(ExportError, match="no weights given"):
+        export_model(exported["cfg"], None, exported["base"] / "nothing")
+
+
+def test_export_cli_needs_no_dataset(exported: dict, capsys) -> None:
+    from simdr_lib.cli import main
+
+    out = exported["base"] / "cli_export"
+    rc = main(
+        [
+            "export",
+            "-c",
+            str(DEMO),
+            "-o",
+            f"weights={exported['weights']}",
+            "-o",
+            "codec.input_size=[48,64]",
+            "-o",
+            "model.tiny_width=16",
+            "-o",
+            "data.root=/nonexistent/dataset",
+            "--output_dir",
+            str(out),
+        ]
+    )
+    assert rc == 0, capsys.readouterr().err
+    assert "exported demo_tiny to" in capsys.readouterr().out
+    assert (out / "infer_cfg.yml").is_file()
+
+
+def test_export_cli_bad_weights_one_line(exported: dict, capsys) -> None:
+    from simdr_lib.cli import main
+
+    bad = exported["base"] / "bad.pdparams"
+    bad.write_bytes(b"\x00garbage")
+    rc = main(["export", "-c", str(DEMO), "-o", f"weights={bad}", "--output_dir", "x"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: ") and "\n" not in err and "bad.pdparams" in err
+
+
+def test_onnx_export_without_paddle2onnx_is_clear(exported: dict, monkeypatch) -> None:
+    import sys
+
+    from simdr_lib.export import export_model
+
+    monkeypatch.setitem(sys.modules, "paddle2onnx", None)  # import raises ImportError
+    with pytest.raises(ExportError) as info:
+        export_model(exported["cfg"], exported["weights"], exported["base"] / "o", onnx=True)
+    msg = str(info.value)
+    assert "\n" not in msg and "paddle2onnx" in msg and "pip install" in msg
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def test_missing_model_file(exported: dict) -> None:
+    folder = _copy(exported, "no_model")
+    model = _model_file(folder)
+    model.unlink()
+    _one_line_error(folder, model.name)
+
+
+def test_missing_params_file(exported: dict) -> None:
+    folder = _copy(exported, "no_params")
+    (folder / "model.pdiparams").unlink()
+    _one_line_error(folder, "model.pdiparams")
+
+
+def test_missing_infer_cfg(exported: dict) -> None:
+    folder = _copy(exported, "no_cfg")
+    (folder / "infer_cfg.yml").unlink()
+    _one_line_error(folder, "infer_cfg.yml")
+
+
+def test_missing_directory(exported: dict) -> None:
+    _one_line_error(exported["base"] / "does_not_exist", "does_not_exist")
+
+
+def test_wrong_schema_version(exported: dict) -> None:
+    folder = _copy(exported, "schema")
+    _edit_cfg(folder, lambda d: d.update(schema_version=99))
+    msg = _one_line_error(folder, "infer_cfg.yml")
+    assert "schema_version 99" in msg
+
+
+def test_not_yaml(exported: dict) -> None:
+    folder = _copy(exported, "garbage")
+    (folder / "infer_cfg.yml").write_text("input_size: [48, 64\n  : : :\n")
+    _one_line_error(folder, "infer_cfg.yml")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda d: d.update(input_size=[64, 64]), id="input_size"),
+        pytest.param(lambda d: d.update(input_size=[64, 48]), id="input_size_swapped"),
+        pytest.param(
+            lambda d: (d.update(input_size=[64, 64]), d["model"].update(input_shape=None)),
+            id="input_size_and_shape",
+        ),
+        pytest.param(lambda d: d["codec"].update(split_ratio=3.0), id="split_ratio"),
+        pytest.param(lambda d: d["codec"].update(type="heatmap"), id="codec_type"),
+        pytest.param(
+            lambda d: d.update(joint_names=d["joint_names"][:15], flip_pairs=[[1, 2]]),
+            id="joints",
+        ),
+        pytest.param(lambda d: d["preprocess"].update(channel_order="BGR"), id="bgr"),
+        pytest.param(lambda d: d["preprocess"].update(mean=[0.5, 0.5]), id="mean"),
+        pytest.param(lambda d: d.update(flip_pairs=[[1, 40]]), id="flip_pairs"),
+        pytest.param(lambda d: d.pop("codec"), id="no_codec"),
+    ],
+)
+def test_mismatched_infer_cfg(exported: dict, edit) -> None:
+    folder = _copy(exported, "mismatch")
+    _edit_cfg(folder, edit)
+    _one_line_error(folder, "infer_cfg.yml")
+
+
+def test_model_file_of_other_line_named(exported: dict) -> None:
+    """infer_cfg.yml names a model file that is not there (the other line's is)."""
+    folder = _copy(exported, "other_line")
+    model = _model_file(folder)
+    other = "model.pdmodel" if model.name == "model.json" else "model.json"
+    _edit_cfg(folder, lambda d: d["model"].update(model_file=other))
+    msg = _one_line_error(folder, other)
+    assert "does not match" in msg
+
+
+def test_onnx_backend_without_onnx_file(exported: dict) -> None:
+    _one_line_error(exported["dir"], "model.onnx", backend="onnx")
+
+
+def test_cli_infer_bad_model_dir_one_line(exported: dict, tmp_path: Path, capsys) -> None:
+    from simdr_lib.cli import main
+
+    folder = _copy(exported, "cli_bad")
+    _edit_cfg(folder, lambda d: d.update(schema_version=0))
+    img = tmp_path / "x.png"
+    import cv2
+
+    cv2.imwrite(str(img), np.zeros((40, 30, 3), np.uint8))
+    rc = main(["infer", "--model_dir", str(folder), "--input", str(img), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: ") and "\n" not in err
+    assert "infer_cfg.yml" in err
+
+
+# ----------------------------------------------------------------------------- predictor
+
+
+class _Recorder:
+    """Wraps a runner and records the batch size of every run."""
+
+    def __init__(self, runner) -> None:
+        self.runner, self.batches = runner, []
+
+    def __getattr__(self, name):
+        return getattr(self.runner, name)
+
+    def run(self, x):
+        self.batches.append(int(x.shape[0]))
+        return self.runner.run(x)
+
+
+def _image(h: int = 120, w: int = 160) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+
+
+def test_all_people_of_an_image_in_one_batch(exported: dict) -> None:
+    from simdr_lib.export import load_predictor
+
+    pred = load_predictor(exported["dir"], batch_size=32)
+    pred.runner = _Recorder(pred.runner)
+    boxes = np.array([[5, 5, 40, 80], [50, 10, 45, 90], [100, 20, 50, 95]], float)
+    kps, scores = pred.predict_image(_image(), boxes, flip_test=True)
+    assert kps.shape == (3, 17, 2) and scores.shape == (3, 17)
+    assert pred.runner.batches == [3, 3]  # original + mirrored, each one batch of 3 people
+    pred.runner.batches.clear()
+    pred.predict_image(_image(), boxes, flip_test=False)
+    assert pred.runner.batches == [3]
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_batch_size_splits_large_inputs(exported: dict) -> None:
+    from simdr_lib.export import load_predictor
+
+    pred = load_predictor(exported["dir"], batch_size=4)
+    pred.runner = _Recorder(pred.runner)
+    x = np.random.default_rng(0).standard_normal((10, 3, 64, 48)).astype(np.float32)
+    probs = pred.predict_crops(x)
+    assert pred.runner.batches == [4, 4, 2]
+    assert probs[0].shape == (10, 17, 96) and probs[1].shape == (10, 17, 128)
+    np.testing.assert_allclose(probs[0].sum(-1), 1.0, atol=1e-4)  # softmax is in the graph
+    with pytest.raises(ValueError, match="crops must be"):
+        pred.predict_crops(x[:, :, :48, :64])
+
+
+def test_whole_image_when_no_boxes(exported: dict) -> None:
+    from simdr_lib.export import load_predictor
+
+    pred = load_predictor(exported["dir"])
+    img = _image()
+    a = pred.predict_image(img, None)
+    b = pred.predict_image(img, np.zeros((0, 4)))
+    c = pred.predict_image(img, [[0, 0, 160, 120]])
+    assert a[0].shape == (1, 17, 2)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[0], c[0])
+
+
+def test_grayscale_and_rgba_arrays(exported: dict) -> None:
+    from simdr_lib.export import load_predictor
+
+    pred = load_predictor(exported["dir"])
+    gray = _image()[:, :, 0]
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    rgba = np.concatenate([rgb, np.full_like(gray[:, :, None], 255)], axis=2)
+    ref = pred.predict_image(rgb, [[10, 10, 100, 100]])
+    for img in (gray, gray[:, :, None], rgba):
+        kps, scores = pred.predict_image(img, [[10, 10, 100, 100]])
+        np.testing.assert_array_equal(kps, ref[0])
+        np.testing.assert_array_equal(scores, ref[1])
+
+
+def test_dynamic_predictor_same_interface(exported: dict) -> None:
+    from simdr_lib.export import load_predictor, predictor_from_config
+
+    dyn = predictor_from_config(exported["cfg"], exported["weights"])
+    sta = load_predictor(exported["dir"])
+    assert dyn.backend.startswith("paddle") and "dygraph" in dyn.backend
+    boxes = [[5, 5, 60, 100], [70, 10, 60, 100]]
+    kd, sd = dyn.predict_image(_image(), boxes)
+    ks, ss = sta.predict_image(_image(), boxes)
+    assert max_abs(kd, ks) <= 0.5 and max_abs(sd, ss) <= 1e-4
+
+
+def test_heatmap_baseline_exports_and_predicts(tmp_path: Path) -> None:
+    import paddle
+
+    from simdr_lib.config import load_config
+    from simdr_lib.export import export_model, load_predictor
+    from simdr_lib.factory import model_from_config
+
+    cfg = load_config(
+        DEMO,
+        {
+            "model.head": "heatmap",
+            "codec.type": "heatmap",
+            "codec.input_size": [48, 64],
+            "model.tiny_width": 16,
+        },
+    )
+    weights = tmp_path / "hm.pdparams"
+    paddle.save(model_from_config(cfg).state_dict(), str(weights))
+    pred = load_predictor(export_model(cfg, weights, tmp_path / "hm"))
+    probs = pred.predict_crops(np.zeros((2, 3, 64, 48), np.float32))
+    assert len(probs) == 1 and probs[0].shape == (2, 17, 16, 12)
+    kps, scores = pred.predict_image(_image(), [[10, 10, 50, 90]])
+    assert kps.shape == (1, 17, 2)
+
+
+@pytest.mark.skipif(
+    __import__("paddle").__version__.split(".")[0] >= "3", reason="PaddlePaddle 2.x only"
+)
+def test_pir_export_on_paddle2_is_explained(exported: dict) -> None:
+    folder = _copy(exported, "pir_on_26")
+    (folder / "model.pdmodel").rename(folder / "model.json")
+    _edit_cfg(folder, lambda d: d["model"].update(model_file="model.json"))
+    msg = _one_line_error(folder, "model.json")
+    assert "PaddlePaddle 3" in msg
+
+
+def test_paddle2onnx_crash_becomes_one_line_error(exported: dict, monkeypatch) -> None:
+    """paddle2onnx exits its process on unsupported graphs: reported as one ExportError."""
+    try:
+        import paddle2onnx  # noqa: F401
+    except Exception as exc:  # not installed, or paddle2onnx 2.x on PaddlePaddle 2.6
+        pytest.skip(f"paddle2onnx not usable here: {type(exc).__name__}")
+    from simdr_lib import export
+
+    crash = (
+        "import sys\nprint('\\x1b[0;31m2026-01-01 [ERROR]\\tFailed to convert PaddlePaddle "
+        "model: (Unimplemented) boom\\n  [Hint: more]\\x1b[0m')\nsys.exit(255)\n"
+    )
+    monkeypatch.setattr(export, "_P2O_SCRIPT", crash)
+    out = exported["base"] / "onnx_crash"
+    with pytest.raises(ExportError) as info:
+        export.export_model(exported["cfg"], exported["weights"], out, onnx=True)
+    msg = str(info.value)
+    assert "\n" not in msg and "cannot convert" in msg and "boom" in msg and "exit 255" in msg
+    assert not (out / "model.onnx").exists()
+
+
+def test_pir_scale_patch_for_paddle2onnx(tmp_path: Path) -> None:
+    import json
+
+    from simdr_lib.export import _pir_for_paddle2onnx
+
+    scale = {"#": "0.a_array", "D": [{"#": "0.a_f64", "D": 2.0}, {"#": "0.a_f64", "D": 2.0}]}
+    other = {"#": "0.a_f64", "D": 0.5}
+    program = {
+        "program": {
+            "ops": [
+                {"#": "1.nearest_interp", "A": [{"AT": scale, "N": "scale"}]},
+                {"#": "1.scale", "A": [{"AT": other, "N": "scale"}]},
+            ]
+        }
+    }
+    src = tmp_path / "model.json"
+    src.write_text(json.dumps(program))
+    (tmp_path / "p").mkdir()
+    patched = json.loads(_pir_for_paddle2onnx(src, tmp_path / "p").read_text())
+    ops = patched["program"]["ops"]
+    assert [d["#"] for d in ops[0]["A"][0]["AT"]["D"]] == ["0.a_f32", "0.a_f32"]
+    assert ops[1]["A"][0]["AT"]["#"] == "0.a_f64"  # only interpolate scales change
+    assert json.loads(src.read_text()) == program  # the exported file is untouched
+
+
+def test_pdmodel_format_export(exported: dict) -> None:
+    """--format pdmodel (what Paddle 2.6 Inference reads) gives the same outputs."""
+    from simdr_lib.export import export_model, load_predictor
+
+    out = export_model(
+        exported["cfg"], exported["weights"], exported["base"] / "legacy", program_format="pdmodel"
+    )
+    assert (out / "model.pdmodel").is_file() and not (out / "model.json").exists()
+    legacy, default = load_predictor(out), load_predictor(exported["dir"])
+    x = np.random.default_rng(0).standard_normal((3, 3, 64, 48)).astype(np.float32)
+    for a, b in zip(legacy.predict_crops(x), default.predict_crops(x)):
+        assert max_abs(a, b) <= 1e-4
+
+
+def test_json_format_needs_paddle3(exported: dict) -> None:
+    import paddle
+
+    from simdr_lib.export import export_model
+
+    if int(paddle.__version__.split(".")[0]) >= 3:
+        out = export_model(
+            exported["cfg"], exported["weights"], exported["base"] / "pir", program_format="json"
+        )
+        assert (out / "model.json").is_file()
+    else:
+        with pytest.raises(ExportError, match="cannot write the PIR model.json"):
+            export_model(exported["cfg"], exported["weights"], "x", program_format="json")
+    with pytest.raises(ExportError, match="format must be one of"):
+        export_model(exported["cfg"], exported["weights"], "x", program_format="onnx")
+
+
+def test_gpu_request_on_a_cpu_build_is_one_line(exported: dict) -> None:
+    import paddle
+
+    if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+        pytest.skip("a GPU is available here")
+    _one_line_error(exported["dir"], "device=gpu", device="gpu")
