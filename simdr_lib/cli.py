@@ -22,21 +22,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from simdr_lib.cli_args import add_config_args
 from simdr_lib.errors import SimdrError
 
 EPILOG = "Configs live in configs/; any key can be overridden with -o section.key=value."
-
-
-def _add_config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("-c", "--config", required=required, help="YAML config (see configs/)")
-    p.add_argument(
-        "-o",
-        "--opt",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. -o train.epochs=5 -o weights=out/best.pdparams",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,13 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="regenerate even if complete")
 
     p = sub.add_parser("validate", help="check a COCO keypoint dataset before training")
-    _add_config_args(p)
+    add_config_args(p)
 
     p = sub.add_parser("model-info", help="parameter counts and output shapes of a config")
-    _add_config_args(p)
+    add_config_args(p)
 
     p = sub.add_parser("train", help="train a model (checkpoints/<name>/)")
-    _add_config_args(p)
+    add_config_args(p)
     p.add_argument("--eval", action="store_true", help="evaluate (COCO AP) after each epoch")
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/<name>/")
     p.add_argument("--use_vdl", action="store_true", help="also log to VisualDL if installed")
@@ -72,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("eval", help="COCO keypoint AP of trained weights")
-    _add_config_args(p)
+    add_config_args(p)
     boxes = p.add_mutually_exclusive_group()
     boxes.add_argument("--gt-boxes", action="store_true", help="ground-truth person boxes")
     boxes.add_argument("--det-boxes", action="store_true", help="boxes from data.det_file")

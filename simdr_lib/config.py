@@ -203,12 +203,12 @@ class Config:
         out.pop("source")
         return _tuples_to_lists(out)
 
-    def with_overrides(self, overrides: dict[str, Any] | list[str] | None) -> Config:
+    def with_overrides(self, overrides: dict[str, Any] | list[str] | str | None) -> Config:
         """New config with dotted-key overrides applied and validated."""
         if not overrides:
             return self
         data = self.to_dict()
-        for key, value in _parse_overrides(overrides).items():
+        for key, value in parse_overrides(overrides).items():
             _set_dotted(data, key, value, self.source)
         return config_from_dict(data, source=f"{self.source} (with overrides)")
 
@@ -337,12 +337,26 @@ def _coerce(value: Any, hint: Any, path: str, source: str) -> Any:
     )
 
 
-def _parse_overrides(overrides: dict[str, Any] | list[str]) -> dict[str, Any]:
+def parse_overrides(overrides: dict[str, Any] | list[str] | str | None) -> dict[str, Any]:
+    """Dotted-key overrides from a dict, a ``["key=value", ...]`` list or a YAML mapping string."""
+    if not overrides:
+        return {}
     if isinstance(overrides, dict):
         return dict(overrides)
+    if isinstance(overrides, str):
+        try:
+            parsed = yaml.safe_load(overrides)
+        except yaml.YAMLError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise ConfigError(
+                f"parameter overrides: expected a mapping like '{{train.batch_size: 16}}', "
+                f"got {overrides!r}"
+            )
+        return parsed
     out: dict[str, Any] = {}
     for item in overrides:
-        if "=" not in item:
+        if not isinstance(item, str) or "=" not in item:
             raise ConfigError(f"override {item!r}: expected key.sub=value")
         key, text = item.split("=", 1)
         try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from simdr_lib.cli_args import add_config_args
+
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
     """Register the ``export`` and ``infer`` subcommands."""
@@ -21,14 +23,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
         description="Export trained weights to a static model (softmax included) with a "
         "dynamic batch axis, plus infer_cfg.yml. Needs only the config and the weights.",
     )
-    p.add_argument("-c", "--config", required=True, help="YAML config (see configs/)")
-    p.add_argument(
-        "-o",
-        "--opt",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override; -o weights=checkpoints/<run>/model_final.pdparams",
+    add_config_args(
+        p, opt_help="config override; -o weights=checkpoints/<run>/model_final.pdparams"
     )
     p.add_argument(
         "--output_dir", default="", help="export folder (default checkpoints/<name>/export)"

@@ -293,16 +293,11 @@ def run_inference(
 # ============================================================================ CLI
 def add_arguments(p: Any) -> None:
     """``simdr infer`` options (the seed's tools/infer.py and keypoint_infer.py names)."""
+    from simdr_lib.cli_args import add_opt_arg
+
     src = p.add_argument_group("model (one of)")
     src.add_argument("-c", "--config", default="", help="YAML config (with -o weights=...)")
-    src.add_argument(
-        "-o",
-        "--opt",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, e.g. -o weights=checkpoints/demo_tiny/model_final.pdparams",
-    )
+    add_opt_arg(src, "config override, e.g. -o weights=checkpoints/demo_tiny/model_final.pdparams")
     src.add_argument("--model_dir", default="", help="exported folder (simdr export)")
     p.add_argument(
         "--input",

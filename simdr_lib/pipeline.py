@@ -39,7 +39,8 @@ import numpy as np
 import yaml
 
 from simdr_lib import report as rpt
-from simdr_lib.config import Config, load_config, save_config
+from simdr_lib.cli_args import add_opt_arg
+from simdr_lib.config import Config, load_config, parse_overrides, save_config
 from simdr_lib.errors import ConfigError, DataError, SimdrError
 from simdr_lib.paths import chdir_to_project_root, project_root, resolve
 
@@ -93,35 +94,6 @@ def notebook_config(
         values["train.epochs"] = int(epochs)
     values.update(extra)
     return load_config(resolve(config, root), values)
-
-
-def parse_overrides(overrides: dict[str, Any] | list[str] | str | None) -> dict[str, Any]:
-    """Dotted-key overrides from a dict, a ``["key=value", ...]`` list or a YAML mapping string."""
-    if not overrides:
-        return {}
-    if isinstance(overrides, dict):
-        return dict(overrides)
-    if isinstance(overrides, str):
-        try:
-            parsed = yaml.safe_load(overrides)
-        except yaml.YAMLError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            raise ConfigError(
-                f"parameter overrides: expected a mapping like '{{train.batch_size: 16}}', "
-                f"got {overrides!r}"
-            )
-        return parsed
-    out: dict[str, Any] = {}
-    for item in overrides:
-        if not isinstance(item, str) or "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key.sub=value")
-        key, text = item.split("=", 1)
-        try:
-            out[key.strip()] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            out[key.strip()] = text
-    return out
 
 
 @dataclass
@@ -1103,14 +1075,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
         metavar=("NAME", "VALUE"),
         help="notebook parameter (VALUE parsed as YAML for non-text parameters)",
     )
-    p.add_argument(
-        "-o",
-        "--opt",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override passed to every notebook, e.g. -o train.batch_size=16",
-    )
+    add_opt_arg(p, "config override passed to every notebook, e.g. -o train.batch_size=16")
     p.add_argument("--run", default=None, help=f"run name (default {DEFAULT_RUN!r})")
     p.add_argument("--config", default=None, help=f"config file (default {DEFAULT_CONFIG})")
     p.add_argument("--reports-dir", default=None, help="parent of run folders (reports)")
