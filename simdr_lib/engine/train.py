@@ -206,20 +206,21 @@ def train(
 
     t_start = time.perf_counter()
     images_seen = 0
+    # one bar for the whole run (one notebook widget, not one per epoch)
+    bar = tqdm(
+        total=(t.epochs - start_epoch) * steps_per_epoch,
+        unit="step",
+        disable=not (progress and main),
+        dynamic_ncols=True,
+    )
     for epoch in range(start_epoch, t.epochs):
         dataset.set_epoch(epoch)
         sampler.set_epoch(epoch)
         train_model.train()
         losses: list[float] = []
         t_epoch = time.perf_counter()
-        bar = tqdm(
-            loader,
-            total=steps_per_epoch,
-            desc=f"epoch {epoch + 1}/{t.epochs}",
-            disable=not (progress and main),
-            leave=False,
-        )
-        for batch in bar:
+        bar.set_description(f"epoch {epoch + 1}/{t.epochs}")
+        for batch in loader:
             images = batch["image"]
             targets = {k: v for k, v in batch.items() if k != "image"}
             if use_amp:
@@ -247,7 +248,8 @@ def train(
             global_step += 1
             losses.append(value)
             images_seen += int(images.shape[0]) * world
-            bar.set_postfix(loss=f"{value:.4g}", lr=f"{scheduler.get_lr():.2e}")
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.4g}", lr=f"{scheduler.get_lr():.2e}", refresh=False)
             if vdl is not None:
                 vdl.add_scalar("train/loss", value, global_step)
         if world > 1:
@@ -293,10 +295,13 @@ def train(
                 vdl.add_scalar("val/AP", row["AP"], epoch + 1)
             if progress:
                 ap = "" if math.isnan(row["AP"]) else f"  AP {row['AP']:.4f}"
-                print(f"epoch {epoch + 1}/{t.epochs}  loss {epoch_loss:.5f}{ap}  ({elapsed:.1f}s)")
+                tqdm.write(
+                    f"epoch {epoch + 1}/{t.epochs}  loss {epoch_loss:.5f}{ap}  ({elapsed:.1f}s)"
+                )
         if on_epoch_end is not None:
             on_epoch_end(row)
 
+    bar.close()
     wall = time.perf_counter() - t_start
     final = None
     if main:
