@@ -5,7 +5,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= cpu,notebooks,dev
+EXTRAS ?= cpu,notebooks,dev,onnx
 STAMP  := $(VENV)/.installed
 
 # Compatibility line: PaddlePaddle 2.6 (the newest paddlepaddle-gpu on PyPI) needs numpy < 2.
@@ -43,7 +43,7 @@ $(STAMP26): pyproject.toml
 	$(PYTHON) -m venv $(VENV26)
 	$(BIN26)/python -m pip install --quiet --upgrade pip
 	$(BIN26)/python -m pip install --quiet "$(PADDLE26)" "numpy>=1.23,<2" \
-		"opencv-python-headless>=4.6,<4.12" -e ".[dev]"
+		"opencv-python-headless>=4.6,<4.12" "paddle2onnx<2" onnxruntime -e ".[dev]"
 	@touch $@
 
 test-compat: setup-paddle26
