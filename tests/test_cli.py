@@ -109,3 +109,74 @@ def test_missing_dataset_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "person_keypoints_train.json" in lines[0]
+
+
+def _small_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "syn"
+    assert (
+        main(["prepare", "--synthetic", "--root", str(root), "--num-train", "6", "--num-val", "3"])
+        == 0
+    )
+    return root
+
+
+def test_malformed_annotation_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    import json
+
+    root = _small_copy(tmp_path)
+    ann = root / "annotations" / "person_keypoints_train.json"
+    data = json.loads(ann.read_text())
+    bad_id = data["annotations"][1]["id"]
+    data["annotations"][1]["keypoints"] = data["annotations"][1]["keypoints"][:-3]
+    ann.write_text(json.dumps(data))
+    save = tmp_path / "ckpt"
+    proc = run_cli(
+        "train",
+        "-c",
+        "configs/demo_tiny.yml",
+        "-o",
+        f"data.root={root}",
+        "-o",
+        "data.synthetic=false",
+        "-o",
+        f"train.save_dir={save}",
+        "-o",
+        "device=cpu",
+        "--quiet",
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "person_keypoints_train.json" in lines[0], proc.stderr
+    assert str(bad_id) in lines[0] and "keypoints" in lines[0]
+    assert not list(save.rglob("*.pd*"))  # no checkpoint or weights were written
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_corrupt_image_during_training_is_one_line(tmp_path: Path, workers: int) -> None:
+    root = _small_copy(tmp_path)
+    victim = sorted((root / "images" / "train").glob("*.jpg"))[2]
+    victim.write_bytes(victim.read_bytes()[:200])  # truncated JPEG
+    save = tmp_path / "ckpt"
+    proc = run_cli(
+        "train",
+        "-c",
+        "configs/demo_tiny.yml",
+        "-o",
+        f"data.root={root}",
+        "-o",
+        "data.synthetic=false",
+        "-o",
+        f"train.save_dir={save}",
+        "-o",
+        "device=cpu",
+        "-o",
+        f"data.num_workers={workers}",
+        "-o",
+        "train.batch_size=4",
+        "--quiet",
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert victim.name in lines[0] and "truncated JPEG" in lines[0]
+    assert not list(save.rglob("*.pdparams")) and not list(save.rglob("*.pdckpt"))

@@ -7,7 +7,8 @@ boxes (the Paddle reproduction's 76.7 / 78.5 AP), false on the detections json (
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,23 @@ class EpochBatchSampler:
         return min(n, self.max_batches) if self.max_batches > 0 else n
 
 
+def _quiet_paddle_loader_thread(previous: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``threading.excepthook`` that drops the traceback of Paddle's loader thread.
+
+    When a worker fails, Paddle's ``_thread_loop`` thread dies printing the worker's whole
+    traceback; :class:`DataLoader` reports the same failure as one line, so that print is
+    only noise. Every other thread keeps the previous hook.
+    """
+
+    def hook(args: Any) -> None:
+        name = getattr(args.thread, "name", "") or ""
+        if "_thread_loop" in name:
+            return
+        previous(args)
+
+    return hook
+
+
 def make_loader(dataset: Any, sampler: EpochBatchSampler, num_workers: int) -> DataLoader:
     """Batches of ``dataset`` (dicts of tensors) in ``sampler`` order; see :class:`DataLoader`."""
     return DataLoader(dataset, sampler, num_workers)
@@ -174,20 +192,25 @@ class DataLoader:
             use_shared_memory=False,
         )
         done = 0
-        it = iter(loader)
-        while True:
-            try:
-                batch = next(it)
-            except StopIteration:
-                return
-            except Exception as exc:
-                self._raise_first_bad_sample(done)
-                raise DataError(
-                    f"data loader worker failed ({type(exc).__name__}); rerun with "
-                    "-o data.num_workers=0 to see the sample at fault"
-                ) from None
-            done += 1
-            yield batch
+        previous_hook = threading.excepthook
+        threading.excepthook = _quiet_paddle_loader_thread(previous_hook)
+        try:
+            it = iter(loader)
+            while True:
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    return
+                except Exception as exc:
+                    self._raise_first_bad_sample(done)
+                    raise DataError(
+                        f"data loader worker failed ({type(exc).__name__}); rerun with "
+                        "-o data.num_workers=0 to see the sample at fault"
+                    ) from None
+                done += 1
+                yield batch
+        finally:
+            threading.excepthook = previous_hook
 
     def _raise_first_bad_sample(self, done: int) -> None:
         pending = list(self.sampler)[done : done + 2 * self.num_workers + 2]
