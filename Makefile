@@ -15,7 +15,7 @@ STAMP26  := $(VENV26)/.installed
 PADDLE26 ?= paddlepaddle==2.6.2
 COMPAT_TESTS ?= tests/test_chain.py tests/test_export.py tests/test_infer.py
 
-.PHONY: setup demo test lint format bench clean-venv setup-paddle26 test-compat bench-deploy
+.PHONY: setup demo test lint format bench clean-venv lab setup-paddle26 test-compat bench-deploy
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/simdr pipeline
+
+# JupyterLab on the notebooks with the project's kernel "Python (simdr)".
+lab: setup
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS),jupyter]"
+	$(BIN)/jupyter lab notebooks/
 
 # Main suite on .venv (Paddle 3.x), then the compatibility subset (pytest marker `compat`:
 # build, train a few steps, checkpoint save/load, export, Paddle Inference) on Paddle 2.6.
