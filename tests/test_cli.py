@@ -180,3 +180,49 @@ def test_corrupt_image_during_training_is_one_line(tmp_path: Path, workers: int)
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert victim.name in lines[0] and "truncated JPEG" in lines[0]
     assert not list(save.rglob("*.pdparams")) and not list(save.rglob("*.pdckpt"))
+
+
+def test_train_eval_then_eval_cli(small_dataset: Path, tmp_path: Path) -> None:
+    """The seed's workflow: tools/train.py --eval, then tools/eval.py -o weights=..."""
+    common = [
+        "-c",
+        "configs/demo_tiny.yml",
+        "-o",
+        f"data.root={small_dataset}",
+        "-o",
+        "data.synthetic=false",
+        "-o",
+        f"train.save_dir={tmp_path}",
+        "-o",
+        "device=cpu",
+        "-o",
+        "codec.input_size=[48, 64]",
+        "-o",
+        "model.tiny_width=16",
+        "-o",
+        "data.num_workers=0",
+    ]
+    proc = run_cli(
+        "train", *common, "-o", "train.epochs=2", "-o", "train.eval_every=1", "--eval", "--quiet"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "best AP" in proc.stdout
+    best = tmp_path / "demo_tiny" / "best.pdparams"
+    assert best.is_file()
+    for boxes in ("--gt-boxes", "--det-boxes"):
+        proc = run_cli("eval", *common, "-o", f"weights={best}", boxes, "--quiet")
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        i = next(n for n, ln in enumerate(lines) if "AP50" in ln)
+        assert [c.strip() for c in lines[i].split("|")] == [
+            "AP",
+            "AP50",
+            "AP75",
+            "APm",
+            "APl",
+            "AR",
+        ]
+        values = [float(c) for c in lines[i + 2].split("|")]  # percent, -100 = no GT in range
+        assert len(values) == 6 and all(-100.0 <= v <= 100.0 for v in values)
+        assert ("GT boxes" if boxes == "--gt-boxes" else "detected boxes") in proc.stdout
+    assert (tmp_path / "demo_tiny" / "keypoints_val_results.json").is_file()
