@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT
 
 from simdr_lib.cli import main
+from simdr_lib.engine.evaluate import TABLE_COLUMNS
 
 CONFIGS = ROOT / "configs"
 
@@ -111,6 +112,13 @@ def test_missing_dataset_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "person_keypoints_train.json" in lines[0]
 
 
+def train_cli(root: Path, save: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """``simdr train`` of demo_tiny on the dataset at ``root`` (CPU, no progress bars)."""
+    opts = ["data.synthetic=false", f"data.root={root}", f"train.save_dir={save}", "device=cpu"]
+    args = [a for o in (*opts, *overrides) for a in ("-o", o)]
+    return run_cli("train", "-c", "configs/demo_tiny.yml", *args, "--quiet")
+
+
 def _small_copy(tmp_path: Path) -> Path:
     root = tmp_path / "syn"
     assert (
@@ -130,20 +138,7 @@ def test_malformed_annotation_is_one_line_and_writes_nothing(tmp_path: Path) -> 
     data["annotations"][1]["keypoints"] = data["annotations"][1]["keypoints"][:-3]
     ann.write_text(json.dumps(data))
     save = tmp_path / "ckpt"
-    proc = run_cli(
-        "train",
-        "-c",
-        "configs/demo_tiny.yml",
-        "-o",
-        f"data.root={root}",
-        "-o",
-        "data.synthetic=false",
-        "-o",
-        f"train.save_dir={save}",
-        "-o",
-        "device=cpu",
-        "--quiet",
-    )
+    proc = train_cli(root, save)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "person_keypoints_train.json" in lines[0], proc.stderr
@@ -157,24 +152,7 @@ def test_corrupt_image_during_training_is_one_line(tmp_path: Path, workers: int)
     victim = sorted((root / "images" / "train").glob("*.jpg"))[2]
     victim.write_bytes(victim.read_bytes()[:200])  # truncated JPEG
     save = tmp_path / "ckpt"
-    proc = run_cli(
-        "train",
-        "-c",
-        "configs/demo_tiny.yml",
-        "-o",
-        f"data.root={root}",
-        "-o",
-        "data.synthetic=false",
-        "-o",
-        f"train.save_dir={save}",
-        "-o",
-        "device=cpu",
-        "-o",
-        f"data.num_workers={workers}",
-        "-o",
-        "train.batch_size=4",
-        "--quiet",
-    )
+    proc = train_cli(root, save, f"data.num_workers={workers}", "train.batch_size=4")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
@@ -214,14 +192,7 @@ def test_train_eval_then_eval_cli(small_dataset: Path, tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         lines = proc.stdout.splitlines()
         i = next(n for n, ln in enumerate(lines) if "AP50" in ln)
-        assert [c.strip() for c in lines[i].split("|")] == [
-            "AP",
-            "AP50",
-            "AP75",
-            "APm",
-            "APl",
-            "AR",
-        ]
+        assert [c.strip() for c in lines[i].split("|")] == list(TABLE_COLUMNS)
         values = [float(c) for c in lines[i + 2].split("|")]  # percent, -100 = no GT in range
         assert len(values) == 6 and all(-100.0 <= v <= 100.0 for v in values)
         assert ("GT boxes" if boxes == "--gt-boxes" else "detected boxes") in proc.stdout
