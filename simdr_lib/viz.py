@@ -55,26 +55,22 @@ def draw_skeleton(
         else np.asarray(scores, dtype=np.float64).reshape(kps.shape[:2])
     )
     colors = joint_colors(names)
-    r = radius or max(2, int(round(max(out.shape[:2]) / 160)))
+    r = radius or max(3, int(round(max(out.shape[:2]) / 100)))
+    thick = max(2, r // 2)
+    # a dark outline under every limb and joint keeps the overlay readable on any image,
+    # including the generated people, which use the same left/right colours
     for person, person_scores in zip(kps, sc):
         ok = (person_scores > threshold) & np.isfinite(person).all(axis=1)
-        for a, b in skeleton:
-            i, j = a - 1, b - 1
-            if ok[i] and ok[j]:
-                p, q = (
-                    tuple(np.round(person[i]).astype(int)),
-                    tuple(np.round(person[j]).astype(int)),
-                )
-                cv2.line(
-                    out,
-                    p,
-                    q,
-                    colors[j] if colors[j] != CENTER_RGB else colors[i],
-                    max(1, r // 2),
-                    cv2.LINE_AA,
-                )
+        pts = [tuple(int(v) for v in np.round(p)) for p in np.where(ok[:, None], person, 0)]
+        limbs = [(a - 1, b - 1) for a, b in skeleton if ok[a - 1] and ok[b - 1]]
+        for i, j in limbs:
+            cv2.line(out, pts[i], pts[j], (0, 0, 0), thick + 2, cv2.LINE_AA)
+        for i, j in limbs:
+            color = colors[j] if colors[j] != CENTER_RGB else colors[i]
+            cv2.line(out, pts[i], pts[j], color, thick, cv2.LINE_AA)
         for j in np.flatnonzero(ok):
-            cv2.circle(out, tuple(np.round(person[j]).astype(int)), r, colors[j], -1, cv2.LINE_AA)
+            cv2.circle(out, pts[j], r + 1, (0, 0, 0), -1, cv2.LINE_AA)
+            cv2.circle(out, pts[j], r, colors[j], -1, cv2.LINE_AA)
     return out
 
 
