@@ -745,24 +745,6 @@ def _first_line(exc: BaseException) -> str:
     return " ".join(text.split())[:200]
 
 
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    """An in-memory image (H, W), (H, W, 1|3|4) uint8 assumed RGB(A) -> (H, W, 3) uint8 RGB."""
-    from simdr_lib.errors import DataError
-
-    img = np.asarray(image)
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    if img.dtype != np.uint8:
-        raise DataError(f"image array must be uint8, got {img.dtype}")
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.ndim != 3 or img.shape[2] not in (1, 2, 3, 4) or min(img.shape[:2]) == 0:
-        raise DataError(f"image array must be (H, W) or (H, W, 1|3|4), got {img.shape}")
-    if img.shape[2] in (1, 2):
-        return np.ascontiguousarray(np.repeat(img[:, :, :1], 3, axis=2))
-    return np.ascontiguousarray(img[:, :, :3])
-
-
 class Predictor:
     """An exported model ready to run (Paddle Inference or onnxruntime).
 
@@ -878,8 +860,9 @@ def crop_people(
     Returns ``(crops (N, 3, H, W) float32, centers (N, 2), scales (N, 2))``.
     """
     from simdr_lib.data import transforms as T
+    from simdr_lib.data.images import to_rgb_uint8
 
-    image = _as_rgb(image_rgb)
+    image = to_rgb_uint8(np.asarray(image_rgb), "image array", channel_order="RGB")
     h_img, w_img = image.shape[:2]
     boxes = np.zeros((0, 4)) if boxes_xywh is None else np.asarray(boxes_xywh, np.float64)
     boxes = boxes.reshape(-1, 4)

@@ -34,13 +34,15 @@ def jpeg_is_complete(data: bytes) -> bool:
     return data.rfind(_JPEG_EOI) > data.rfind(_JPEG_SOS)
 
 
-def to_rgb_uint8(decoded: np.ndarray, name: str) -> np.ndarray:
-    """Convert an array returned by ``cv2.imdecode(..., IMREAD_UNCHANGED)`` to RGB uint8.
+def to_rgb_uint8(decoded: np.ndarray, name: str, channel_order: str = "BGR") -> np.ndarray:
+    """Convert a decoded or in-memory image array to (H, W, 3) uint8 RGB.
 
     Args:
-        decoded: (H, W), (H, W, 1), (H, W, 2) gray+alpha, (H, W, 3) BGR or (H, W, 4) BGRA;
-            uint8 or uint16.
+        decoded: (H, W), (H, W, 1), (H, W, 2) gray+alpha, (H, W, 3) colour or (H, W, 4) colour
+            + alpha; uint8 or uint16.
         name: path or label used in error messages.
+        channel_order: ``"BGR"`` for arrays from ``cv2.imdecode(..., IMREAD_UNCHANGED)``,
+            ``"RGB"`` for arrays a caller already holds in RGB(A).
 
     Returns:
         (H, W, 3) uint8 RGB, C-contiguous.
@@ -51,11 +53,14 @@ def to_rgb_uint8(decoded: np.ndarray, name: str) -> np.ndarray:
         raise DataError(f"{name}: unsupported pixel type {decoded.dtype} (expected 8 or 16 bit)")
     if decoded.ndim == 2:
         decoded = decoded[:, :, None]
+    if decoded.ndim != 3 or min(decoded.shape[:2]) == 0:
+        raise DataError(f"{name}: expected an (H, W) or (H, W, C) image, got {decoded.shape}")
     channels = decoded.shape[2]
     if channels in (1, 2):  # gray or gray + alpha
         return np.ascontiguousarray(np.repeat(decoded[:, :, :1], 3, axis=2))
-    if channels in (3, 4):  # BGR or BGRA: drop alpha, reverse to RGB
-        return np.ascontiguousarray(decoded[:, :, 2::-1])
+    if channels in (3, 4):  # colour (+ alpha): drop alpha, BGR reversed to RGB
+        rgb = decoded[:, :, 2::-1] if channel_order == "BGR" else decoded[:, :, :3]
+        return np.ascontiguousarray(rgb)
     raise DataError(f"{name}: unsupported number of channels {channels}")
 
 
