@@ -151,6 +151,8 @@ def train(
         sampler.drop_last = False
     loader = make_loader(dataset, sampler, cfg.data.num_workers)
     steps_per_epoch = len(sampler)
+    # parsed once, not at every evaluation (the COCO val json plus an image check per epoch)
+    val_data = load_split(cfg, "val") if (do_eval and main) else None
 
     # ---- model, loss, optimizer
     paddle.seed(cfg.train.seed)
@@ -267,7 +269,7 @@ def train(
         }
         if do_eval and ((epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs):
             if main:
-                result = evaluate_model(cfg, model, progress=progress)
+                result = evaluate_model(cfg, model, data=val_data, progress=progress)
                 row["AP"] = float(result.stats["AP"])
                 if row["AP"] > best_ap:
                     best_ap, best_epoch = row["AP"], epoch + 1
