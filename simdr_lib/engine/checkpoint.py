@@ -65,11 +65,8 @@ def model_state_from(obj: Any, source: str | Path) -> dict[str, Any]:
 
 
 def _shape(value: Any) -> tuple[int, ...]:
-    return (
-        tuple(int(s) for s in np.shape(value))
-        if not hasattr(value, "shape")
-        else tuple(int(s) for s in value.shape)
-    )
+    """Shape of an ndarray or a paddle Tensor (``np.shape`` reads ``.shape`` when present)."""
+    return tuple(int(s) for s in np.shape(value))
 
 
 def compare_state(
