@@ -245,11 +245,9 @@ def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Config:
 
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write ``cfg`` as YAML (atomically) so a run can be reproduced from its folder."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
-    tmp.replace(p)
+    from simdr_lib.atomic_io import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 # --------------------------------------------------------------------------- internals

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from simdr_lib.atomic_io import write_bytes_atomic, write_json_atomic
 from simdr_lib.errors import DataError
 
 RESULTS_FILE = "keypoint_results.json"
@@ -189,9 +190,7 @@ def _write_image(path: Path, image_rgb: np.ndarray) -> None:
     if not ok:
         ok, buf = cv2.imencode(".png", np.ascontiguousarray(image_rgb[:, :, ::-1]))
         path = path.with_suffix(".png")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.tobytes())
-    tmp.replace(path)
+    write_bytes_atomic(path, buf.tobytes())
 
 
 def run_inference(
@@ -221,7 +220,7 @@ def run_inference(
     from tqdm.auto import tqdm
 
     from simdr_lib.data.images import load_image
-    from simdr_lib.engine.evaluate import rescore, write_json_atomic
+    from simdr_lib.engine.evaluate import rescore
     from simdr_lib.viz import draw_skeleton
 
     report = report or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -282,7 +281,7 @@ def run_inference(
         summary.results.extend(results)
         summary.processed += 1
         summary.people += len(results)
-    summary.results_file = write_json_atomic(summary.results, out / RESULTS_FILE)
+    summary.results_file = write_json_atomic(out / RESULTS_FILE, summary.results, indent=None)
     if summary.processed == 0:
         raise DataError(
             f"no image could be processed ({len(summary.failed)} failed, see the lines above)"

@@ -39,6 +39,7 @@ import numpy as np
 import yaml
 
 from simdr_lib import report as rpt
+from simdr_lib.atomic_io import write_bytes_atomic
 from simdr_lib.cli_args import add_opt_arg
 from simdr_lib.config import Config, load_config, parse_overrides, save_config
 from simdr_lib.errors import ConfigError, DataError, SimdrError
@@ -138,9 +139,7 @@ class NotebookRun:
         png = figure_png(fig, dpi=dpi)
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(png)
-        os.replace(tmp, path)
+        write_bytes_atomic(path, png)
         if _in_ipython():
             from IPython.display import Image, display
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from simdr_lib import atomic_io
 from simdr_lib.keypoints import COCO_KEYPOINT_NAMES, COCO_OKS_SIGMAS
 
 # Files a run folder may hold (name -> notebook that writes it).
@@ -387,17 +388,10 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def write_json_atomic(path: Path, obj: Any) -> Path:
-    return write_text_atomic(path, json.dumps(to_jsonable(obj), indent=2) + "\n")
+    """``obj`` made JSON-safe (:func:`to_jsonable`: NaN -> null, numpy -> Python) and written
+    atomically."""
+    return atomic_io.write_json_atomic(path, to_jsonable(obj))
 
 
 def remove_report(run_dir: str | os.PathLike) -> list[Path]:

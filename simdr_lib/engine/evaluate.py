@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from simdr_lib.atomic_io import write_json_atomic
 from simdr_lib.errors import DataError
 from simdr_lib.keypoints import COCO_OKS_SIGMAS
 
@@ -217,24 +215,6 @@ def build_coco_results(
 # --------------------------------------------------------------------------------------------
 # COCOeval
 # --------------------------------------------------------------------------------------------
-def write_json_atomic(obj: Any, path: str | Path) -> Path:
-    """Write ``obj`` as JSON to ``path`` via a temporary file + ``os.replace`` (never partial)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def _check_results(coco_gt: Any, results: Sequence[dict[str, Any]]) -> None:
     """Raise :class:`DataError` if results name unknown images/categories or have a wrong K."""
     num_kpts = {
@@ -282,7 +262,7 @@ def evaluate_coco_with_summary(
     results = list(results)
     _check_results(coco_gt, results)
     if results_file is not None:
-        write_json_atomic(results, results_file)
+        write_json_atomic(results_file, results, indent=None)
     if not results:
         return dict.fromkeys(STATS_NAMES, 0.0), "no keypoint results: every metric is 0\n"
     buf = io.StringIO()

@@ -11,7 +11,7 @@ so a resumed run replays exactly what an uninterrupted run would have done (on C
 from __future__ import annotations
 
 import csv
-import json
+import io
 import math
 import os
 import time
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from simdr_lib.atomic_io import write_json_atomic, write_text_atomic
 from simdr_lib.config import Config, save_config
 from simdr_lib.engine.checkpoint import (
     atomic_paddle_save,
@@ -319,9 +320,7 @@ def train(
             "world_size": world,
             "paddle_version": paddle.__version__,
         }
-        tmp = run_dir / "train_summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2))
-        tmp.replace(run_dir / "train_summary.json")
+        write_json_atomic(run_dir / "train_summary.json", summary)
     if vdl is not None:
         vdl.close()
     return TrainResult(
@@ -339,13 +338,12 @@ def train(
 
 def write_log(path: Path, history: list[dict[str, float]]) -> None:
     """Rewrite the CSV log from the history (atomic; consistent with the checkpoint)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(LOG_FIELDS)
-        for row in history:
-            writer.writerow([row.get(k, float("nan")) for k in LOG_FIELDS])
-    tmp.replace(path)
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(LOG_FIELDS)
+    for row in history:
+        writer.writerow([row.get(k, float("nan")) for k in LOG_FIELDS])
+    write_text_atomic(path, buf.getvalue())
 
 
 def _broadcast_buffers(model: Any) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from simdr_lib.atomic_io import write_json_atomic
 from simdr_lib.config import Config
 from simdr_lib.engine.predict import ProbFn, predict_crops
 from simdr_lib.keypoints import COCO_FLIP_PAIRS
@@ -149,7 +149,5 @@ def evaluate_model(
     stats = evaluate_predictions(cfg, data, preds, results_file)
     result = EvalResult(stats, preds, results_file, len(records), flip, use_gt)
     if out_dir is not None:
-        tmp = Path(out_dir) / "eval_metrics.json.tmp"
-        tmp.write_text(json.dumps(result.to_json(), indent=2))
-        tmp.replace(Path(out_dir) / "eval_metrics.json")
+        write_json_atomic(Path(out_dir) / "eval_metrics.json", result.to_json())
     return result
