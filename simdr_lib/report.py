@@ -77,10 +77,11 @@ def joint_similarity(
     """
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
+    from simdr_lib.engine.evaluate import keypoint_similarity
+
     area = np.asarray(areas, dtype=np.float64).reshape(-1, 1)
-    var = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
     d2 = np.sum((pred[..., :2] - gt[..., :2]) ** 2, axis=-1)
-    sim = np.exp(-d2 / var[None, :] / (2.0 * (area + np.spacing(1))))
+    sim = keypoint_similarity(d2, area, sigmas)
     return np.where(gt[..., 2] > 0, sim, np.nan)
 
 

@@ -46,6 +46,18 @@ TABLE_COLUMNS: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR")
 # --------------------------------------------------------------------------------------------
 # OKS, NMS, rescoring (pure numpy)
 # --------------------------------------------------------------------------------------------
+def keypoint_similarity(
+    d2: np.ndarray, area: np.ndarray, sigmas: np.ndarray = COCO_OKS_SIGMAS
+) -> np.ndarray:
+    """COCO per-joint similarity ``exp(-d_j^2 / (2 s^2 (2 sigma_j)^2))``.
+
+    ``d2`` ``(..., K)`` squared distances in px^2; ``area`` the scale ``s^2`` in px^2,
+    broadcastable to ``d2`` (e.g. ``(N, 1)``). Returns ``(..., K)`` in [0, 1].
+    """
+    var = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    return np.exp(-d2 / var / (2.0 * (np.asarray(area, dtype=np.float64) + np.spacing(1))))
+
+
 def oks(
     kpts_a: np.ndarray,
     kpts_b: np.ndarray,
@@ -75,10 +87,8 @@ def oks(
     a = np.asarray(kpts_a, dtype=np.float64)
     b = np.asarray(kpts_b, dtype=np.float64).reshape(-1, *a.shape)
     areas = np.asarray(areas_b, dtype=np.float64).reshape(-1)
-    var = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2  # (K,)
     d2 = np.sum((b[:, :, :2] - a[None, :, :2]) ** 2, axis=-1)  # (M, K)
-    scale = (float(area_a) + areas)[:, None] / 2.0 + np.spacing(1)  # (M, 1)
-    sim = np.exp(-d2 / var[None, :] / scale / 2.0)  # (M, K)
+    sim = keypoint_similarity(d2, (float(area_a) + areas)[:, None] / 2.0, sigmas)  # (M, K)
     if vis_thresh is None:
         return sim.mean(axis=1)
     mask = (a[None, :, 2] > vis_thresh) & (b[:, :, 2] > vis_thresh)  # (M, K)
