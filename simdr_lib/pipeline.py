@@ -521,7 +521,7 @@ def worst_case_examples(
     """Arguments for :func:`simdr_lib.viz.plot_worst_cases`: the ``k`` lowest-OKS people."""
     from simdr_lib.data import transforms as T
 
-    order = [int(i) for i in np.argsort(np.where(np.isfinite(oks), oks, np.inf))[:k]]
+    order = rpt.worst_first(oks)[:k]
     order = [i for i in order if np.isfinite(oks[i])]
     items = crop_items(cfg, records, order)
     out: dict[str, list[Any]] = {
@@ -548,7 +548,7 @@ def save_visualization(
 ) -> dict[str, Any]:
     """``visualization.json``: per-person OKS summary and the worst people."""
     finite = oks[np.isfinite(oks)]
-    order = [int(i) for i in np.argsort(np.where(np.isfinite(oks), oks, np.inf))[:k]]
+    order = rpt.worst_first(oks)[:k]
     info = {
         "num_people": int(len(oks)),
         "oks": {

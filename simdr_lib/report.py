@@ -95,6 +95,12 @@ def person_oks(
     return np.divide(total, labeled, out=np.full(len(sim), np.nan), where=labeled > 0)
 
 
+def worst_first(oks: np.ndarray) -> list[int]:
+    """Person indices by ascending OKS, people without an OKS (NaN) last."""
+    oks = np.asarray(oks, dtype=np.float64)
+    return [int(i) for i in np.argsort(np.where(np.isfinite(oks), oks, np.inf), kind="stable")]
+
+
 def per_joint_accuracy(
     pred: np.ndarray,
     gt: np.ndarray,

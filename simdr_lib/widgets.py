@@ -18,7 +18,9 @@ def person_options(
     n = len(records)
     order = list(range(n))
     if oks is not None:
-        order = [int(i) for i in np.argsort(np.where(np.isfinite(oks), oks, np.inf))]
+        from simdr_lib.report import worst_first
+
+        order = worst_first(oks)
     out = []
     for i in order[:limit]:
         score = "" if oks is None or not np.isfinite(oks[i]) else f", OKS {oks[i]:.2f}"
