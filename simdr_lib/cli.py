@@ -7,6 +7,8 @@
     simdr eval -c CONFIG -o weights=PATH       COCO keypoint AP (GT boxes or detections)
     simdr export -c CONFIG -o weights=PATH     static model + infer_cfg.yml (Paddle Inference)
     simdr infer --model_dir DIR --input PATH   top-down inference on images / folders / COCO json
+    simdr convert IN OUT                       downloaded weights (PaddleDetection / seed,
+                                               official .pth, PaddleClas) -> our layout
     simdr pipeline [-p NAME VALUE ...]         run notebooks 01..07 with papermill + report
 
 Every user error is printed as one ``error: ...`` line and exits with status 2.
@@ -68,6 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--output_dir", default="", help="where to write results json (run dir)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser(
+        "convert",
+        help="convert downloaded weights (PaddleDetection / seed, official .pth, PaddleClas)",
+        description="Read a weights file of a known layout (PaddleDetection / the seed's "
+        ".pdparams, official PyTorch SimDR / HRNet .pth in zip or legacy format, PaddleClas "
+        "ImageNet HRNet, or ours) without running any code from it, detect its layout and "
+        "architecture, and write it in this project's layout with a record of what it is. "
+        "The output works with -o weights= (whole models) and --pretrained (any).",
+    )
+    p.add_argument("input", help="the downloaded weights file (.pdparams / .pth)")
+    p.add_argument("output", help="the converted file to write (e.g. checkpoints/x.pdparams)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
 
     _add_later_commands(sub)
     return parser
@@ -161,18 +176,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from simdr_lib.config import load_config
     from simdr_lib.device import set_device
-    from simdr_lib.engine.checkpoint import load_model_weights
     from simdr_lib.engine.evaluate import format_ap_table
     from simdr_lib.engine.validate import evaluate_model
     from simdr_lib.errors import ConfigError
     from simdr_lib.factory import model_from_config
+    from simdr_lib.weights import load_model_weights
 
     cfg = load_config(args.config, args.opt)
     if not cfg.weights:
         raise ConfigError(f"{cfg.source}: no weights given; pass -o weights=PATH.pdparams")
     set_device(cfg.device)
     model = model_from_config(cfg)
-    load_model_weights(model, cfg.weights, arch_hint=cfg.model.backbone)
+    load_model_weights(model, cfg.weights, cfg=cfg)
     use_gt = True if args.gt_boxes else (False if args.det_boxes else None)
     out_dir = Path(args.output_dir) if args.output_dir else Path(cfg.weights).parent
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -191,6 +206,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from simdr_lib.weights import convert_weights
+
+    convert_weights(args.input, args.output, overwrite=args.overwrite)
+    return 0
+
+
 def quiet_paddle_warnings() -> None:
     """Hide Paddle's import-time and BN notices (ccache, global stats) from users."""
     warnings.filterwarnings("ignore", category=UserWarning, module=r"paddle\.")
@@ -202,6 +224,7 @@ COMMANDS = {
     "model-info": cmd_model_info,
     "train": cmd_train,
     "eval": cmd_eval,
+    "convert": cmd_convert,
 }
 
 

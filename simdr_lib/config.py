@@ -16,25 +16,41 @@ import types
 import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import yaml
 
 from simdr_lib.errors import ConfigError
+
+#: named backbones -> required divisor of the input W and H; any ``hrnet_w<N>`` also builds
+#: (W18 / W32 / W48 are the published widths; W4 is the width of the peer-weights test files)
+NAMED_BACKBONES = {"tiny": 4, "hrnet_w32": 32, "hrnet_w48": 32}
+
+
+def backbone_divisor(name: str) -> int | None:
+    """Required divisor of the input W and H for backbone ``name``; ``None`` if unknown."""
+    if name in NAMED_BACKBONES:
+        return NAMED_BACKBONES[name]
+    digits = name[len("hrnet_w") :] if name.startswith("hrnet_w") else ""
+    return 32 if digits.isdigit() and digits[0] != "0" else None
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Network: backbone + head. ``pretrained`` is a backbone state dict path (never a URL)."""
 
-    backbone: str = "tiny"  # tiny | hrnet_w32 | hrnet_w48
+    backbone: str = "tiny"  # tiny | hrnet_w32 | hrnet_w48 (any hrnet_w<N>)
     head: str = "simdr"  # simdr | heatmap
     num_joints: int = 17
     tiny_width: int = 32
     pretrained: str = ""
 
     def validate(self, where: str) -> None:
-        _choice(where, "model.backbone", self.backbone, ("tiny", "hrnet_w32", "hrnet_w48"))
+        if backbone_divisor(self.backbone) is None:
+            raise ConfigError(
+                f"{where}: model.backbone must be tiny|hrnet_w32|hrnet_w48 (or hrnet_w<N>), "
+                f"got {self.backbone!r}"
+            )
         _choice(where, "model.head", self.head, ("simdr", "heatmap"))
         _positive(where, "model.num_joints", self.num_joints)
         _positive(where, "model.tiny_width", self.tiny_width)
@@ -47,6 +63,8 @@ class CodecConfig:
     ``type``: ``simdr`` (one-hot at ``round(x*k)`` + label smoothing), ``sa_simdr`` (Gaussian
     labels, ``sigma`` in bins) or ``heatmap`` (Gaussian heatmaps, ``sigma`` in heatmap pixels).
     ``confidence``: how the x and y softmax maxima combine into a joint score (min|max|mean).
+    ``flip_shift``: SimDR flip-test shift in bins; ``null`` = exact (``k-1``), ``1`` = the
+    official code's for any ``k``, ``0`` = the seed's (see :mod:`simdr_lib.weights.conventions`).
     """
 
     type: str = "sa_simdr"
@@ -58,6 +76,7 @@ class CodecConfig:
     confidence: str = "min"
     heatmap_stride: int = 4
     use_dark: bool = False
+    flip_shift: Optional[float] = None  # noqa: UP045 (get_type_hints must work on py3.9)
 
     def validate(self, where: str) -> None:
         _choice(where, "codec.type", self.type, ("simdr", "sa_simdr", "heatmap"))

@@ -139,6 +139,7 @@ def infer_config_from_cfg(cfg: Any, model_file: str, onnx_file: str = "") -> Inf
         "confidence": c.confidence,
         "heatmap_stride": int(c.heatmap_stride),
         "use_dark": bool(c.use_dark),
+        "flip_shift": None if c.flip_shift is None else float(c.flip_shift),
     }
     return InferConfig(
         input_size=(int(c.input_size[0]), int(c.input_size[1])),
@@ -286,6 +287,7 @@ def codec_from_infer_config(info: InferConfig, source: Path | str = "") -> Any:
             confidence=str(c.get("confidence", "min")),
             stride=int(c.get("heatmap_stride", 4)),
             use_dark=bool(c.get("use_dark", False)),
+            flip_shift=c.get("flip_shift"),
         )
     except (ConfigError, TypeError, ValueError) as exc:
         raise ExportError(f"{source or INFER_CFG}: bad codec section ({exc})") from None
@@ -355,9 +357,9 @@ def export_model(
 
     import paddle
 
-    from simdr_lib.engine.checkpoint import load_model_weights
     from simdr_lib.engine.predict import dynamic_prob_fn, probability_model
     from simdr_lib.factory import model_from_config
+    from simdr_lib.weights import load_model_weights
 
     weights = str(weights or cfg.weights or "")
     if not weights:
@@ -382,7 +384,7 @@ def export_model(
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         model = model_from_config(cfg)
-        load_model_weights(model, weights, arch_hint=cfg.model.backbone)
+        loaded = load_model_weights(model, weights, cfg=cfg)
         prob_model = probability_model(model, cfg.model.head)
         prob_model.eval()
         w, h = (int(v) for v in cfg.codec.input_size)
@@ -393,7 +395,10 @@ def export_model(
         if not (tmp / model_file).is_file() or not (tmp / PARAMS).is_file():
             found = sorted(p.name for p in tmp.iterdir())
             raise ExportError(f"{out}: paddle.jit.save wrote no model file (found {found})")
-        onnx_file, extra = "", {"weights": weights}
+        onnx_file, extra = "", {"weights": weights, "weights_layout": loaded.layout}
+        if loaded.meta.get("source_file"):  # a `simdr convert` file: where it came from
+            extra["converted_from"] = str(loaded.meta["source_file"])
+        extra["weights_conventions"] = loaded.conventions
         if onnx:
             ref = dynamic_prob_fn(prob_model)
             with tempfile.TemporaryDirectory(prefix="simdr_pir_") as pir_dir:
@@ -991,17 +996,17 @@ def predictor_from_config(
     ``cfg.device``.
     """
     from simdr_lib.device import set_device
-    from simdr_lib.engine.checkpoint import load_model_weights
     from simdr_lib.engine.predict import probability_model
     from simdr_lib.errors import ConfigError
     from simdr_lib.factory import model_from_config
+    from simdr_lib.weights import load_model_weights
 
     weights = str(weights or cfg.weights or "")
     if not weights:
         raise ConfigError(f"{cfg.source}: no weights given; pass -o weights=PATH.pdparams")
     device = set_device(cfg.device)
     model = model_from_config(cfg)
-    load_model_weights(model, weights, arch_hint=cfg.model.backbone)
+    load_model_weights(model, weights, cfg=cfg)
     prob_model = probability_model(model, cfg.model.head)
     prob_model.eval()
     info = infer_config_from_cfg(cfg, model_file="")

@@ -22,6 +22,7 @@ def codec_from_config(cfg: Config) -> Any:
         confidence=c.confidence,
         stride=c.heatmap_stride,
         use_dark=c.use_dark,
+        flip_shift=c.flip_shift,
     )
 
 

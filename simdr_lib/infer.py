@@ -387,6 +387,8 @@ def make_jobs(args: Any, predictor: Any) -> tuple[list[ImageJob], list[str]]:
 
 
 def cmd_infer(args: Any) -> int:
+    if not Path(args.input).exists():  # before loading any model or weights
+        raise DataError(f"{args.input}: input not found (an image, a folder or a COCO json)")
     predictor = make_predictor(args)
     jobs, failed = make_jobs(args, predictor)
     summary = run_inference(

@@ -51,6 +51,7 @@ KERNEL_NAME = "python3"
 STATE_VERSION = 1
 LOCK_FILE = ".pipeline.lock"
 KERNEL_LOG = "kernel.log"
+TRAINING_NOTEBOOK = "03_training"  # resumes from <save_dir>/<run>/last.pdckpt (parameter resume)
 # Tags that name no step (papermill's own and the parameters cells).
 _PAPERMILL_TAGS = {"parameters", "injected-parameters", "papermill-error-cell-tag"}
 
@@ -166,13 +167,13 @@ class NotebookRun:
     def load_model(self) -> Any:
         """The trained model (eval mode) on the configured device."""
         from simdr_lib.device import set_device
-        from simdr_lib.engine.checkpoint import load_model_weights
         from simdr_lib.factory import model_from_config
+        from simdr_lib.weights import load_model_weights
 
         weights = self.weights()
         set_device(self.cfg.device)
         model = model_from_config(self.cfg)
-        load_model_weights(model, weights, arch_hint=self.cfg.model.backbone)
+        load_model_weights(model, weights, cfg=self.cfg)
         model.eval()
         return model
 
@@ -856,6 +857,7 @@ def run_pipeline(
 
     state_path = run_dir / rpt.STATE_FILE
     state = rpt.read_json(state_path) if state_path.is_file() else None
+    _check_weights_files(params, root)  # before --force deletes anything
     if force:
         _clear_run(run_dir, ckpt_dir, state, say, root)
         state = None
@@ -891,6 +893,11 @@ def run_pipeline(
     first = next((i for i, s in enumerate(status) if s != "completed"), len(names))
     todo = names[first:]
     skipped = names[:first]
+    last = ckpt_dir / "last.pdckpt"
+    if TRAINING_NOTEBOOK in todo and params.get("resume", True) and last.is_file():
+        from simdr_lib.weights import read_checkpoint
+
+        read_checkpoint(last)  # a refused checkpoint stops the run before any notebook
 
     t_start = time.perf_counter()
     executed: list[str] = []
@@ -1000,6 +1007,28 @@ def run_pipeline(
     say(f"report: {_rel(report.html, root)} (and report.md, report.json)")
     say(report.summary)
     return PipelineResult(run_dir, executed, skipped, report, wall)
+
+
+def _check_weights_files(params: dict[str, Any], root: Path) -> None:
+    """Read the config's ``weights`` / ``model.pretrained`` safely before any notebook runs.
+
+    A refused or unreadable file is one :class:`CheckpointError` line and nothing is written;
+    a bad config is left to the first notebook (which keeps the error in its output).
+    """
+    try:
+        cfg = notebook_config(
+            params.get("config", DEFAULT_CONFIG),
+            params["run_name"],
+            overrides=params.get("overrides"),
+            root=root,
+        )
+    except SimdrError:
+        return
+    from simdr_lib.weights import read_weights
+
+    for path, what in ((cfg.weights, "weights file"), (cfg.model.pretrained, "pretrained weights")):
+        if path:
+            read_weights(resolve(path, root), what)
 
 
 def _checkpoint_dir(params: dict[str, Any], root: Path) -> Path:

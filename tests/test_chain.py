@@ -34,9 +34,9 @@ def chain(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def _dynamic_prob_fn(cfg, weights):
-    from simdr_lib.engine.checkpoint import load_model_weights
     from simdr_lib.engine.predict import dynamic_prob_fn, probability_model
     from simdr_lib.factory import model_from_config
+    from simdr_lib.weights import load_model_weights
 
     model = model_from_config(cfg)
     load_model_weights(model, weights)
@@ -54,8 +54,9 @@ def _val_predictions(cfg, prob_fn, codec):
 
 def test_checkpoints_save_and_load(chain: dict) -> None:
     """The run's last.pdckpt and model_final.pdparams load into a fresh model identically."""
-    from simdr_lib.engine.checkpoint import load_checkpoint, load_model_weights
     from simdr_lib.factory import model_from_config
+    from simdr_lib.weights import load_model_weights
+    from simdr_lib.weights import read_checkpoint as load_checkpoint
 
     cfg = chain["cfg"]
     ckpt = load_checkpoint(chain["weights"].parent / "last.pdckpt")
@@ -128,10 +129,10 @@ def test_predict_image_equals_evaluation_path(chain: dict) -> None:
 
 
 def test_exported_model_coco_ap_equals_dynamic(chain: dict) -> None:
-    from simdr_lib.engine.checkpoint import load_model_weights
     from simdr_lib.engine.validate import evaluate_model
     from simdr_lib.export import evaluate_exported, load_predictor
     from simdr_lib.factory import model_from_config
+    from simdr_lib.weights import load_model_weights
 
     cfg = chain["cfg"]
     model = model_from_config(cfg)

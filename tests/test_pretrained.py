@@ -11,10 +11,10 @@ import numpy as np
 import paddle
 import pytest
 
-from simdr_lib.engine.checkpoint import load_backbone_weights
 from simdr_lib.errors import CheckpointError
 from simdr_lib.models import build_model
-from simdr_lib.models.pretrained import detect_format, paddleclas_hrnet_name_map
+from simdr_lib.weights import load_pretrained, map_state
+from simdr_lib.weights.paddleclas import paddleclas_hrnet_name_map
 
 BN = ("weight", "bias", "_mean", "_variance")
 
@@ -84,8 +84,17 @@ def fake_weights(layout: dict[str, tuple[int, ...]], seed: int = 0) -> dict[str,
     return {k: rng.random(s, dtype=np.float32) + 0.5 for k, s in layout.items()}
 
 
-def w32_backbone():
-    return build_model("hrnet_w32", "simdr", 17, (192, 256)).backbone
+def w32_model():
+    return build_model("hrnet_w32", "simdr", 17, (192, 256))
+
+
+def detect_format(names: dict[str, tuple[int, ...]], model) -> tuple[str, dict[str, str]]:
+    """(layout, {our name: file name}) that :func:`map_state` finds for a file's names."""
+    state = {k: np.full(s if isinstance(s, tuple) else (1,), i, np.float32)
+             for i, (k, s) in enumerate(names.items())}  # fmt: skip
+    mapped = map_state(state, model.state_dict(), model.backbone)
+    keys = list(names)
+    return mapped.layout, {k: keys[int(v.flat[0])] for k, v in mapped.tensors.items()}
 
 
 # (our name, PaddleClas name), written out by hand from the two layouts
@@ -110,10 +119,15 @@ def test_paddleclas_w32_file_loads_every_backbone_tensor(tmp_path):
     weights = fake_weights(paddleclas_layout(32))
     path = tmp_path / "HRNet_W32_C_pretrained.pdparams"
     paddle.save(weights, str(path))
-    backbone = w32_backbone()
-    counts = load_backbone_weights(backbone, path)
-    state = backbone.state_dict()
-    assert counts == {"loaded": len(state), "missing": 0, "ignored": len(weights) - len(state)}
+    model = w32_model()
+    lines: list[str] = []
+    report = load_pretrained(model, path, log=lines.append)
+    state = model.backbone.state_dict()
+    assert report.layout == "paddleclas" and report.loaded == len(state) == 1460
+    assert report.unexpected == len(weights) - len(state)
+    assert report.missing == len(model.head.state_dict())  # ImageNet files have no pose head
+    assert lines == [report.line() + " (backbone 1460/1460, head 0)"]
+    assert "PaddleClas ImageNet HRNet layout, 1460/1466 tensors loaded" in lines[0]
     for ours, theirs in SPOT_CHECKS:
         np.testing.assert_array_equal(state[ours].numpy(), weights[theirs], err_msg=ours)
     # every backbone tensor holds a distinct file tensor (random values identify the source)
@@ -129,9 +143,10 @@ def test_w48_file_into_w32_model_is_one_line_shape_error(tmp_path):
     path = tmp_path / "HRNet_W48_C_pretrained.pdparams"
     paddle.save({k: np.zeros(s, np.float16) for k, s in layout.items()}, str(path))
     with pytest.raises(CheckpointError, match="shape mismatches") as info:
-        load_backbone_weights(w32_backbone(), path)
+        load_pretrained(w32_model(), path, log=None)
     assert "\n" not in str(info.value)
-    assert "file [48] vs model [32]" in str(info.value)
+    assert "file [48, 256, 3, 3] vs model [32, 256, 3, 3]" in str(info.value)
+    assert "the file is hrnet_w48, the config builds hrnet_w32" in str(info.value)
 
 
 def test_unrelated_state_dict_reports_how_few_tensors_match(tmp_path):
@@ -139,33 +154,33 @@ def test_unrelated_state_dict_reports_how_few_tensors_match(tmp_path):
     rng = np.random.default_rng(1)
     paddle.save({f"encoder.layers.{i}.weight": rng.random((4, 4)) for i in range(20)}, str(path))
     with pytest.raises(CheckpointError, match=r"only 0/1460 backbone tensors match") as info:
-        load_backbone_weights(w32_backbone(), path)
+        load_pretrained(w32_model(), path, log=None)
     assert "\n" not in str(info.value)
 
 
 @pytest.fixture(scope="module")
 def backbone():
-    return w32_backbone()
+    return w32_model()
 
 
 def test_detects_each_naming(backbone):
-    ours = backbone.state_dict()
+    ours = backbone.backbone.state_dict()
     n = len(ours)
     legacy = paddleclas_layout(32, legacy=True)
     assert detect_format(legacy, backbone)[0] == "paddleclas-legacy"
     assert len(detect_format(legacy, backbone)[1]) == n
-    prefixed = {"backbone." + k: k for k in ours} | {"head.x.weight": 0}
+    prefixed = {"backbone." + k: tuple(v.shape) for k, v in ours.items()} | {"head.x.weight": (1,)}
     fmt, renamed = detect_format(prefixed, backbone)
-    assert fmt == "simdr" and renamed == {k: k for k in ours}
+    assert fmt == "simdr" and renamed == {"backbone." + k: "backbone." + k for k in ours}
 
     def official(name: str) -> str:
         name = name.replace("._mean", ".running_mean").replace("._variance", ".running_var")
         return name.removeprefix("stem.").replace("stage1.", "layer1.", 1)
 
-    torch_names = {official(k): k for k in ours} | {"layer1.0.bn1.num_batches_tracked": 0}
-    fmt, renamed = detect_format(torch_names, backbone)
-    assert fmt == "official" and renamed == {k: k for k in ours}
-    assert detect_format({"foo.weight": 1}, backbone) == ("none", {})
+    torch_names = {official(k): tuple(v.shape) for k, v in ours.items()}
+    fmt, renamed = detect_format(torch_names | {"layer1.0.bn1.num_batches_tracked": ()}, backbone)
+    assert fmt == "official" and renamed == {"backbone." + k: official(k) for k in ours}
+    assert detect_format({"foo.weight": (1,)}, backbone) == ("none", {})
 
 
 def test_se_hrnet_file_is_refused(backbone):

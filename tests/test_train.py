@@ -123,9 +123,9 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(
 
 
 def test_checkpoint_errors_are_one_line(tiny_cfg, tmp_path: Path) -> None:
-    from simdr_lib.engine.checkpoint import load_model_weights
     from simdr_lib.engine.train import train
     from simdr_lib.factory import model_from_config
+    from simdr_lib.weights import load_model_weights
 
     result = train(tiny_cfg.with_overrides({"train.epochs": 1}), progress=False)
     weights = result.final_weights

@@ -31,6 +31,7 @@ def build_codec(
     confidence: str = "min",
     stride: int = 4,
     use_dark: bool = False,
+    flip_shift: float | None = None,
 ) -> Codec:
     """Build a codec from plain config values.
 
@@ -42,6 +43,7 @@ def build_codec(
         split_ratio, label_smoothing, normalize, confidence: SimDR / SA-SimDR options
             (see :class:`SimDRCodec`); ignored by the heatmap codec.
         stride, use_dark: heatmap options (see :class:`HeatmapCodec`); ignored otherwise.
+        flip_shift: SimDR / SA-SimDR flip-test shift in bins (None: exact, ``k-1``).
 
     Raises:
         ConfigError: unknown ``kind``, missing SA-SimDR ``sigma`` or an invalid value.
@@ -53,6 +55,7 @@ def build_codec(
             sigma=None,
             label_smoothing=label_smoothing,
             confidence=confidence,
+            flip_shift_bins=flip_shift,
         )
     if kind == "sa_simdr":
         if sigma is None:
@@ -64,6 +67,7 @@ def build_codec(
             label_smoothing=label_smoothing,
             normalize=normalize,
             confidence=confidence,
+            flip_shift_bins=flip_shift,
         )
     if kind == "heatmap":
         return HeatmapCodec(

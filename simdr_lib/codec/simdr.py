@@ -189,6 +189,9 @@ class SimDRCodec:
             or keep a peak of 1 (False).
         confidence: how the x and y softmax maxima combine into a score: ``"min"`` (official
             SA-SimDR validation, MMPose), ``"max"`` (official SimDR validation) or ``"mean"``.
+        flip_shift_bins: ``None`` for the exact flip-test shift (:attr:`flip_shift`, ``k-1``
+            bins), or a fixed number of bins to reproduce a peer's protocol: the official
+            code shifts 1 bin for any ``k``, the seed (Paddle-SimDR) 0.
     """
 
     input_size: tuple[int, int]
@@ -197,6 +200,7 @@ class SimDRCodec:
     label_smoothing: float = 0.1
     normalize: bool = True
     confidence: str = "min"
+    flip_shift_bins: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_size", _check_input_size(self.input_size, "codec"))
@@ -216,6 +220,15 @@ class SimDRCodec:
             raise ConfigError(
                 f"codec.confidence must be one of {_CONFIDENCE_RULES}, got {self.confidence!r}"
             )
+        if self.flip_shift_bins is not None:
+            shift = _check_positive(
+                self.flip_shift_bins, "codec.flip_shift", minimum=0.0, strict=False
+            )
+            if shift >= self.num_x_bins:
+                raise ConfigError(
+                    f"codec.flip_shift must be below the {self.num_x_bins} x bins, got {shift}"
+                )
+            object.__setattr__(self, "flip_shift_bins", shift)
 
     # -- sizes ----------------------------------------------------------------------------
     @property
@@ -240,8 +253,11 @@ class SimDRCodec:
         Mirrored bin ``j`` is pixel ``x' = j/k``, i.e. ``x = W-1-j/k`` and bin position
         ``x*k = (W-1)*k - j``; the reversed index is ``r = L-1-j``, so the value at ``r``
         belongs at ``r - shift`` with ``shift = (L-1) - (W-1)*k`` (``= k-1`` when ``W*k`` is an
-        integer: 1 bin for ``k=2``, the official ``SHIFT_HEATMAP``).
+        integer: 1 bin for ``k=2``, the official ``SHIFT_HEATMAP``). ``flip_shift_bins``
+        replaces it when set.
         """
+        if self.flip_shift_bins is not None:
+            return self.flip_shift_bins
         return (self.num_x_bins - 1) - (self.input_size[0] - 1) * self.split_ratio
 
     # -- encode ---------------------------------------------------------------------------

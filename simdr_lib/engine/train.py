@@ -26,14 +26,18 @@ from simdr_lib.atomic_io import write_json_atomic, write_text_atomic
 from simdr_lib.config import Config, save_config
 from simdr_lib.engine.checkpoint import (
     atomic_paddle_save,
-    load_backbone_weights,
-    load_checkpoint,
-    load_model_weights,
     portable_optimizer_state,
     restore_optimizer_state,
     save_checkpoint,
 )
 from simdr_lib.errors import CheckpointError, TrainingError
+from simdr_lib.weights import (
+    WeightsFile,
+    load_model_weights,
+    load_pretrained,
+    read_checkpoint,
+    read_weights,
+)
 
 LOG_FIELDS = ("epoch", "step", "lr", "loss", "AP", "time_s", "images_per_s")
 
@@ -92,9 +96,12 @@ def train(
 ) -> TrainResult:
     """Train ``cfg`` into ``checkpoints/<name>/``; returns the run summary.
 
-    ``resume`` continues from ``last.pdckpt`` (model, optimizer, scheduler, epoch, best AP).
-    A non-finite loss stops the run with :class:`TrainingError`; the last checkpoint (written
-    at the previous epoch end) is left untouched.
+    ``resume`` continues from ``last.pdckpt`` (model, optimizer, scheduler, epoch, best AP);
+    without a checkpoint to resume from, ``cfg.model.pretrained`` / ``cfg.weights`` initialize
+    the model. Every weights file is read (safely, see :mod:`simdr_lib.weights`) before
+    anything is written, so a refused file leaves no trace. A non-finite loss stops the run
+    with :class:`TrainingError`; the last checkpoint (written at the previous epoch end) is
+    left untouched.
     """
     import paddle
     import paddle.distributed as dist
@@ -124,6 +131,21 @@ def train(
     main = rank == 0
     run_dir = run_dir_for(cfg)
     ckpt_path = run_dir / "last.pdckpt"
+    # ---- weights in, before anything is written: a refused or unfitting file leaves no trace
+    ckpt = read_checkpoint(ckpt_path) if (resume and ckpt_path.exists()) else None
+    if ckpt is not None and ckpt.get("arch") != arch_signature(cfg):
+        raise CheckpointError(
+            f"{ckpt_path}: checkpoint was trained with {ckpt.get('arch')}, "
+            f"config asks for {arch_signature(cfg)}"
+        )
+    paddle.seed(cfg.train.seed)
+    model = model_from_config(cfg)
+    log = print if main else None
+    for kind, wf in _read_init_files(cfg) if ckpt is None else []:
+        if kind == "pretrained":
+            load_pretrained(model, wf, cfg=cfg, log=log)
+        else:
+            load_model_weights(model, wf, cfg=cfg, log=log)
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yml")
@@ -155,13 +177,7 @@ def train(
     # parsed once, not at every evaluation (the COCO val json plus an image check per epoch)
     val_data = load_split(cfg, "val") if (do_eval and main) else None
 
-    # ---- model, loss, optimizer
-    paddle.seed(cfg.train.seed)
-    model = model_from_config(cfg)
-    if cfg.model.pretrained and not resume:
-        load_backbone_weights(model.backbone, cfg.model.pretrained)
-    if cfg.weights and not resume:
-        load_model_weights(model, cfg.weights, arch_hint=cfg.model.backbone)
+    # ---- loss, optimizer
     criterion = loss_from_config(cfg)
     t = cfg.train
     scheduler = paddle.optimizer.lr.LambdaDecay(
@@ -183,13 +199,7 @@ def train(
     # ---- resume
     start_epoch, global_step, best_ap, best_epoch = 0, 0, -1.0, -1
     history: list[dict[str, float]] = []
-    if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt.get("arch") != arch_signature(cfg):
-            raise CheckpointError(
-                f"{ckpt_path}: checkpoint was trained with {ckpt.get('arch')}, "
-                f"config asks for {arch_signature(cfg)}"
-            )
+    if ckpt is not None:
         model.set_state_dict(ckpt["model"])
         optimizer.set_state_dict(restore_optimizer_state(ckpt["optimizer"], model))
         scheduler.set_state_dict(ckpt["scheduler"])
@@ -334,6 +344,16 @@ def train(
         images_per_s=images_seen / max(wall, 1e-9),
         model=model,
     )
+
+
+def _read_init_files(cfg: Config) -> list[tuple[str, WeightsFile]]:
+    """``("pretrained" | "weights", file)`` for the initial weights the config names."""
+    files = []
+    if cfg.model.pretrained:
+        files.append(("pretrained", read_weights(cfg.model.pretrained, "pretrained weights")))
+    if cfg.weights:
+        files.append(("weights", read_weights(cfg.weights, "weights file")))
+    return files
 
 
 def write_log(path: Path, history: list[dict[str, float]]) -> None:

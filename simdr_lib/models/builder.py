@@ -12,6 +12,7 @@ from typing import Any
 import paddle
 from paddle import nn
 
+from simdr_lib.config import NAMED_BACKBONES, backbone_divisor
 from simdr_lib.errors import ConfigError
 from simdr_lib.models.heads import HeatmapHead, SimDRHead
 from simdr_lib.models.hrnet import HRNet
@@ -20,14 +21,14 @@ from simdr_lib.models.tiny import TinyBackbone
 __all__ = [
     "BACKBONES",
     "HEADS",
+    "backbone_divisor",
     "PoseModel",
     "build_model",
     "count_parameters",
     "model_summary",
 ]
 
-#: backbone name -> required divisor of the input W and H
-BACKBONES = {"tiny": 4, "hrnet_w32": 32, "hrnet_w48": 32}
+BACKBONES = NAMED_BACKBONES
 HEADS = ("simdr", "heatmap")
 
 
@@ -73,7 +74,7 @@ def build_model(
     """Build a pose model.
 
     Args:
-        backbone: ``"tiny"``, ``"hrnet_w32"`` or ``"hrnet_w48"``.
+        backbone: ``"tiny"``, ``"hrnet_w32"``, ``"hrnet_w48"`` (any ``"hrnet_w<N>"``).
         head: ``"simdr"`` (SimDR and SA-SimDR share it) or ``"heatmap"``.
         num_joints: ``K`` (17 for COCO).
         input_size: ``(W, H)``; divisible by 32 for HRNet, by 4 for tiny.
@@ -83,14 +84,16 @@ def build_model(
     Raises:
         ConfigError: unknown backbone / head name, bad size, joints or split ratio.
     """
-    if backbone not in BACKBONES:
-        raise ConfigError(f"unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
+    divisor = backbone_divisor(backbone)
+    if divisor is None:
+        raise ConfigError(
+            f"unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)} (or hrnet_w<N>)"
+        )
     if head not in HEADS:
         raise ConfigError(f"unknown head {head!r}; choose one of {list(HEADS)}")
     if isinstance(num_joints, bool) or int(num_joints) != num_joints or num_joints <= 0:
         raise ConfigError(f"num_joints must be a positive integer, got {num_joints!r}")
     width, height = _parse_input_size(input_size)
-    divisor = BACKBONES[backbone]
     if width % divisor or height % divisor:
         raise ConfigError(
             f"input_size [W, H] = [{width}, {height}] must be divisible by {divisor} "

@@ -1,4 +1,4 @@
-"""Name maps for ImageNet-pretrained HRNet weights (PaddleClas, official PyTorch, our own).
+"""Name map of PaddleClas ImageNet HRNet weights (``HRNet_W*_C``) onto our HRNet backbone.
 
 PaddleClas distributes ``HRNet_W32_C_pretrained.pdparams`` / ``HRNet_W48_C_pretrained.pdparams``
 (``paddle.load`` -> ``{name: ndarray}``) for its ``HRNet_W{w}_C`` classifier. Its layout was
@@ -33,13 +33,9 @@ blocks this backbone does not have.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from simdr_lib.errors import ConfigError
 
-from simdr_lib.errors import CheckpointError, ConfigError
-from simdr_lib.models.hrnet import HRNet, map_official_key
-
-__all__ = ["PADDLECLAS_LAYOUTS", "detect_and_map", "detect_format", "paddleclas_hrnet_name_map"]
+__all__ = ["PADDLECLAS_LAYOUTS", "SE_MARKERS", "paddleclas_hrnet_name_map"]
 
 _BN_TENSORS = ("weight", "bias", "_mean", "_variance")
 _PC_STAGE_MODULES = {2: 1, 3: 4, 4: 3}  # PaddleClas st2 / st3 / st4 modules
@@ -49,7 +45,7 @@ PADDLECLAS_LAYOUTS: dict[str, tuple[str, str, tuple[str, str, str, str]]] = {
     "paddleclas": ("conv", "bn", ("conv_tr1_1", "conv_tr1_2", "conv_tr2", "conv_tr3")),
     "paddleclas-legacy": ("_conv", "_batch_norm", ("tr1_1", "tr1_2", "tr2", "tr3")),
 }
-_SE_MARKERS = (".se.fc_squeeze.", ".se.squeeze.")
+SE_MARKERS = (".se.fc_squeeze.", ".se.squeeze.")
 
 
 def paddleclas_hrnet_name_map(width: int, layout: str = "paddleclas") -> dict[str, str]:
@@ -117,63 +113,3 @@ def paddleclas_hrnet_name_map(width: int, layout: str = "paddleclas") -> dict[st
                             )
                         r += 1
     return out
-
-
-def _strip_ours(key: str) -> str | None:
-    return key.removeprefix("module.").removeprefix("backbone.")
-
-
-def _official(key: str) -> str | None:
-    name = map_official_key(key)
-    return name[len("backbone.") :] if name and name.startswith("backbone.") else None
-
-
-def detect_format(state: dict[str, Any], backbone: Any) -> tuple[str, dict[str, Any]]:
-    """Recognize the naming of ``state`` and rename it onto ``backbone``'s tensor names.
-
-    Tried layouts: ``"simdr"`` (our names, optionally ``backbone.`` / ``module.`` prefixed),
-    ``"official"`` (PyTorch pose / ImageNet HRNet, via :func:`map_official_key`) and, for an
-    :class:`HRNet` backbone, ``"paddleclas"`` / ``"paddleclas-legacy"``. The layout whose
-    renaming hits the most backbone names wins (ties: that order). Returns
-    ``(layout, {our name: value})`` with only the names the backbone has; shapes are not
-    checked here. ``("none", {})`` when nothing matches.
-
-    Raises:
-        CheckpointError: a PaddleClas SE-HRNet file (SE weights do not fit this backbone).
-    """
-    ours = set(backbone.state_dict())
-    candidates: list[tuple[str, Callable[[str], str | None]]] = [
-        ("simdr", _strip_ours),
-        ("official", _official),
-    ]
-    if isinstance(backbone, HRNet):
-        for layout in PADDLECLAS_LAYOUTS:
-            table = paddleclas_hrnet_name_map(backbone.width, layout)
-            candidates.append((layout, table.get))
-    best: tuple[str, dict[str, Any]] = ("none", {})
-    for layout, rename in candidates:
-        renamed: dict[str, Any] = {}
-        for key, value in state.items():
-            name = rename(key)
-            if name is not None and name in ours:
-                renamed[name] = value
-        if len(renamed) > len(best[1]):
-            best = (layout, renamed)
-    if best[0].startswith("paddleclas"):
-        se = next((k for k in state if any(m in k for m in _SE_MARKERS)), None)
-        if se is not None:
-            raise CheckpointError(
-                f"SE-HRNet weights (tensor {se!r}) do not fit a plain HRNet backbone; "
-                "use HRNet_W*_C (not SE_HRNet_W*_C) weights"
-            )
-    return best
-
-
-def detect_and_map(state: dict[str, Any], backbone: Any) -> dict[str, Any]:
-    """``state`` renamed to ``backbone``'s tensor names (see :func:`detect_format`).
-
-    Recognizes our names, ``backbone.``-prefixed names, official PyTorch HRNet names and
-    PaddleClas ``HRNet_W*_C`` names; tensors without a backbone counterpart (classifier
-    heads, pose heads, BN counters) are dropped. Values are returned unchanged.
-    """
-    return detect_format(state, backbone)[1]
