@@ -13,7 +13,8 @@ VENV26   ?= .venv-paddle26
 BIN26    := $(VENV26)/bin
 STAMP26  := $(VENV26)/.installed
 PADDLE26 ?= paddlepaddle==2.6.2
-COMPAT_TESTS ?= tests/test_chain.py tests/test_export.py tests/test_infer.py
+COMPAT_TESTS ?= tests/test_chain.py tests/test_export.py tests/test_infer.py \
+	tests/test_weights_reader.py tests/test_weights_peers.py tests/test_weights_compat.py
 
 .PHONY: setup demo test lint format bench clean-venv lab setup-paddle26 test-compat bench-deploy
 

@@ -311,3 +311,24 @@ def test_merge_flip_rules() -> None:
     # zero probabilities do not produce NaN in the log-space merge
     zeros = (np.zeros((1, 1, 16)), np.zeros((1, 1, 20)))
     assert all(np.all(np.isfinite(v)) for v in sa.merge_flip(zeros, zeros))
+
+
+def test_flip_shift_option_reproduces_the_peers_protocols() -> None:
+    """null: exact k-1 bins; 1.0: official SHIFT_HEATMAP for any k; 0.0: the seed (no shift)."""
+    rng = np.random.default_rng(3)
+    x, y = rng.random((2, 17, 72)), rng.random((2, 17, 96))
+    exact = build_codec("sa_simdr", (48, 64), 1.5, sigma=2.0)
+    official = build_codec("sa_simdr", (48, 64), 1.5, sigma=2.0, flip_shift=1.0)
+    seed = build_codec("sa_simdr", (48, 64), 1.5, sigma=2.0, flip_shift=0.0)
+    assert exact.flip_shift == pytest.approx(0.5)
+    assert (official.flip_shift, seed.flip_shift) == (1.0, 0.0)
+    back = official.flip_back((x, y), ())[0]
+    np.testing.assert_array_equal(back[..., :-1], x[..., ::-1][..., 1:])  # one bin left
+    np.testing.assert_array_equal(seed.flip_back((x, y), ())[0], x[..., ::-1])
+    half = exact.flip_back((x, y), ())[0]
+    np.testing.assert_allclose(
+        half[..., :-1], 0.5 * (x[..., ::-1][..., :-1] + x[..., ::-1][..., 1:])
+    )
+    for bad in (-1.0, 72.0, float("nan")):
+        with pytest.raises(ConfigError, match="codec.flip_shift"):
+            build_codec("simdr", (48, 64), 1.5, flip_shift=bad)

@@ -99,3 +99,21 @@ def test_yaml_syntax_error_and_missing_file(tmp_path: Path) -> None:
 
 def test_defaults_are_valid() -> None:
     assert Config().validate().codec.width == 96
+
+
+def test_flip_shift_is_null_or_a_number_and_reaches_the_codec_and_infer_cfg() -> None:
+    from simdr_lib.export import codec_from_infer_config, infer_config_from_cfg
+    from simdr_lib.factory import codec_from_config
+
+    assert load_config(None).codec.flip_shift is None
+    cfg = load_config(None, ["codec.flip_shift=1", "codec.split_ratio=1.5"])
+    assert cfg.codec.flip_shift == 1.0 and codec_from_config(cfg).flip_shift == 1.0
+    assert load_config(None, ["codec.flip_shift=null"]).codec.flip_shift is None
+    info = infer_config_from_cfg(cfg, model_file="model.json")
+    assert info.to_yaml_dict()["codec"]["flip_shift"] == 1.0
+    assert codec_from_infer_config(info).flip_shift == 1.0
+    with pytest.raises(ConfigError, match="'codec.flip_shift' must be float"):
+        load_config(None, ["codec.flip_shift=abc"])
+    with pytest.raises(ConfigError, match="model.backbone must be tiny"):
+        load_config(None, ["model.backbone=hrnet_wide"])
+    assert load_config(None, ["model.backbone=hrnet_w18"]).model.backbone == "hrnet_w18"

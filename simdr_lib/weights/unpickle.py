@@ -15,7 +15,7 @@ Allowed globals (everything else is refused with :class:`RefusedGlobal`, naming 
 - numpy arrays, dtypes and scalars as ``pickle`` writes them with numpy 1.x and 2.x
   (``numpy.core.multiarray._reconstruct`` / ``numpy._core...``, ``numpy.ndarray``,
   ``numpy.dtype``, ``...multiarray.scalar``, ``...numeric._frombuffer``);
-- ``_codecs.encode(text, "latin1")``, how protocol-2 pickles store ``bytes``;
+- ``_codecs.encode(text, "latin1")`` and ``bytes()``, how protocol-2 pickles store ``bytes``;
 - ``builtins`` tuple / list / set / frozenset / complex, ``collections.OrderedDict``;
 - with ``torch=True`` (the ``.pth`` readers in :mod:`simdr_lib.weights.torch_files`): the
   storage classes and ``torch._utils._rebuild_tensor(_v2)`` / ``_rebuild_parameter`` /
@@ -157,6 +157,13 @@ def _codecs_encode(text: Any, encoding: Any = "utf-8", errors: Any = "strict") -
     return text.encode("latin1")
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    """``bytes()``: how protocol 2 writes ``b""`` (``bytes(n)`` would allocate n bytes)."""
+    if args:
+        raise UnpickleError("bytes(...) with arguments is not accepted")
+    return b""
+
+
 class TorchStorage:
     """A PyTorch storage: element dtype and count, bytes filled in by the ``.pth`` reader."""
 
@@ -244,6 +251,8 @@ def _allowed(torch: bool) -> dict[tuple[str, str], Any]:
     table: dict[tuple[str, str], Any] = {
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("_codecs", "encode"): _codecs_encode,
+        ("builtins", "bytes"): _empty_bytes,
+        ("__builtin__", "bytes"): _empty_bytes,
         ("numpy", "ndarray"): _NDArrayClass,
         ("numpy", "dtype"): _DType,
     }
