@@ -196,3 +196,27 @@ def test_name_map_covers_backbone_and_skips_classifier():
         assert len(table) == len(set(table.values())) == 1460
         assert set(table) <= set(paddleclas_layout(width))
         assert not any(k.startswith(("last_cls", "cls_head", "conv_last", "fc.")) for k in table)
+
+
+def test_imagenet_file_converts_to_a_backbone_file_for_pretrained(tmp_path):
+    from simdr_lib.weights import convert_weights, read_weights
+
+    weights = fake_weights(paddleclas_layout(32, legacy=True))
+    src = tmp_path / "HRNet_W32_C_pretrained.pdparams"
+    paddle.save(weights, str(src))
+    lines: list[str] = []
+    result = convert_weights(src, tmp_path / "w32_imagenet.pdparams", log=lines.append)
+    assert result.layout == "paddleclas-legacy" and result.tensors == 1460
+    assert "(PaddleClas ImageNet HRNet (older release) layout, hrnet_w32 backbone" in lines[0]
+    assert lines[0].endswith(
+        f"use it with --pretrained {result.output} with -o model.backbone=hrnet_w32"
+    )
+    meta = read_weights(result.output).obj["meta"]
+    assert meta["architecture"]["backbone"] == "hrnet_w32" and meta["architecture"]["head"] is None
+    assert meta["skipped_tensors"] == len(weights) - 1460  # the classifier
+    direct, converted = w32_model(), w32_model()
+    load_pretrained(direct, src, log=None)
+    report = load_pretrained(converted, result.output, log=None)
+    assert report.layout == "simdr" and report.unexpected == 0
+    for key, value in direct.backbone.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), converted.backbone.state_dict()[key].numpy())

@@ -175,7 +175,7 @@ def convert_weights(
     if head == "none":  # backbone file: the pose head is not part of it
         model_state = {k: v for k, v in model_state.items() if k.startswith("backbone.")}
     mapped = map_state(state, model_state, model.backbone)
-    unexpected = mapped.unexpected if not mapped.layout.startswith("paddleclas") else []
+    unexpected = [] if head == "none" else mapped.unexpected  # ImageNet files: classifier
     if mapped.missing or mapped.mismatched or unexpected:
         raise CheckpointError(
             f"{src}: does not convert cleanly ({mapped.title} layout): "
@@ -196,9 +196,16 @@ def convert_weights(
     tensors = {k: np.ascontiguousarray(v) for k, v in mapped.tensors.items()}
     atomic_paddle_save({"format": CONVERTED_FORMAT, "model": tensors, "meta": meta}, out)
     if log is not None:
-        what = "backbone" if head == "none" else f"{arch['backbone']} {head} model"
+        what = (
+            f"{arch['backbone']} backbone" if head == "none" else f"{arch['backbone']} {head} model"
+        )
+        use = (
+            f"--pretrained {out} with -o model.backbone={arch['backbone']}"
+            if head == "none"
+            else f"-o weights={out} {config_hint(arch)}"
+        )
         log(
             f"converted {src} ({LAYOUT_TITLES[mapped.layout]} layout, {what}, "
-            f"{len(tensors)} tensors) -> {out}; use it with {config_hint(arch)}"
+            f"{len(tensors)} tensors) -> {out}; use it with {use}"
         )
     return ConvertResult(src, out, mapped.layout, len(tensors), meta)
