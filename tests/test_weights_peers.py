@@ -207,3 +207,47 @@ def test_a_heatmap_file_for_a_simdr_config_says_what_it_is(
     assert main(["eval", "-c", config, *sized, "-o", f"weights={peer_dir / PEER_FILES[0][0]}"]) == 2
     err = capsys.readouterr().err
     assert "SimDR head is for codec.input_size [32, 64] and split_ratio 2" in err
+
+
+def test_export_records_the_layout_and_conventions(peer_dir, small_dataset, tmp_path, capsys):
+    import yaml
+
+    config = str(ROOT / "configs" / "demo_tiny.yml")
+    converted = tmp_path / "seed_w4.pdparams"
+    assert main(["convert", str(peer_dir / PEER_FILES[0][0]), str(converted)]) == 0
+    out = tmp_path / "export"
+    opts = _w4_opts(small_dataset, tmp_path / "ckpt")
+    rc = main(
+        ["export", "-c", config, *opts, "-o", f"weights={converted}", "--output_dir", str(out)]
+    )
+    assert rc == 0, capsys.readouterr().err
+    source = yaml.safe_load((out / "infer_cfg.yml").read_text())["source"]
+    assert source["weights_layout"] == "simdr"
+    assert source["converted_from"] == str(peer_dir / PEER_FILES[0][0])
+    conventions = source["weights_conventions"]
+    assert conventions["preprocess"]["channel_order"] == "RGB"
+    assert conventions["protocol"]["flip_shift_bins"] == 0.0  # the seed's flip test
+
+
+def test_recorded_preprocessing_is_what_the_data_pipeline_does() -> None:
+    from simdr_lib.config import DataConfig
+    from simdr_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from simdr_lib.weights.conventions import PREPROCESSING, preprocessing_mismatch
+
+    assert PREPROCESSING["mean"] == [float(v) for v in IMAGENET_MEAN]
+    assert PREPROCESSING["std"] == [float(v) for v in IMAGENET_STD]
+    assert (PREPROCESSING["padding"], PREPROCESSING["pixel_std"]) == (
+        DataConfig().padding,
+        DataConfig().pixel_std,
+    )
+    note = preprocessing_mismatch({"preprocess": PREPROCESSING}, 1.0, 200.0)
+    assert note == "data.padding 1 (the weights were trained with 1.25)"
+
+
+def test_a_config_with_other_padding_is_pointed_out(peer_dir, small_dataset, tmp_path, capsys):
+    config = str(ROOT / "configs" / "demo_tiny.yml")
+    opts = [*_w4_opts(small_dataset, tmp_path / "ckpt"), "-o", "data.padding=1.0"]
+    weights = peer_dir / PEER_FILES[0][0]
+    assert main(["eval", "-c", config, *opts, "-o", f"weights={weights}", "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert "note: the config sets data.padding 1 (the weights were trained with 1.25)" in said
