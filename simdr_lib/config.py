@@ -12,6 +12,7 @@ and notebooks pass a ``dict`` of the same dotted keys.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields, replace
@@ -21,6 +22,37 @@ from typing import Any, Optional, Union
 import yaml
 
 from simdr_lib.errors import ConfigError
+
+# ----------------------------------------------------------------------------- limits
+# Ranges a config value must lie in. They are far beyond any real setting and exist so that a
+# typo (an extra zero, a missing decimal point) is refused when the config loads instead of
+# exhausting memory or failing deep inside training. Every float key must also be finite.
+
+#: network input sides W and H in px (the SimDR papers use 192..384)
+MIN_INPUT_SIDE, MAX_INPUT_SIDE = 8, 4096
+#: SimDR bins per axis, ``int(W * split_ratio)`` and ``int(H * split_ratio)``
+MAX_SIMDR_BINS = 32768
+#: Gaussian std of the SA-SimDR labels (bins) or of the heatmaps (heatmap px)
+MAX_SIGMA = 1000.0
+#: joints per person (COCO 17, whole-body 133)
+MAX_NUM_JOINTS = 1000
+#: channel width of the tiny backbone and the N of ``hrnet_w<N>`` (published: 18, 32, 48)
+MAX_TINY_WIDTH = 4096
+MAX_HRNET_WIDTH = 256
+#: people per training / evaluation batch
+MAX_BATCH_SIZE = 65536
+#: training epochs
+MAX_EPOCHS = 100_000
+#: data loader worker processes
+MAX_NUM_WORKERS = 64
+#: random seed (numpy and paddle take 32-bit unsigned seeds)
+MAX_SEED = 2**32 - 1
+#: any integer key (beyond this numpy / paddle overflow)
+MAX_INT = 2**63 - 1
+#: output stride of every backbone (the heatmap head's resolution is input / 4)
+BACKBONE_STRIDE = 4
+#: config files above this size are refused before parsing
+MAX_CONFIG_BYTES = 10_000_000
 
 #: named backbones -> required divisor of the input W and H; any ``hrnet_w<N>`` also builds
 #: (W18 / W32 / W48 are the published widths; W4 is the width of the peer-weights test files)
@@ -32,7 +64,8 @@ def backbone_divisor(name: str) -> int | None:
     if name in NAMED_BACKBONES:
         return NAMED_BACKBONES[name]
     digits = name[len("hrnet_w") :] if name.startswith("hrnet_w") else ""
-    return 32 if digits.isdigit() and digits[0] != "0" else None
+    ok = digits.isascii() and digits.isdigit() and digits[0] != "0"
+    return 32 if ok else None
 
 
 @dataclass(frozen=True)
@@ -51,9 +84,14 @@ class ModelConfig:
                 f"{where}: model.backbone must be tiny|hrnet_w32|hrnet_w48 (or hrnet_w<N>), "
                 f"got {self.backbone!r}"
             )
+        if self.backbone.startswith("hrnet_w") and int(self.backbone[7:]) > MAX_HRNET_WIDTH:
+            raise ConfigError(
+                f"{where}: model.backbone {self.backbone!r}: the HRNet width must be at most "
+                f"{MAX_HRNET_WIDTH} (published: 18, 32, 48)"
+            )
         _choice(where, "model.head", self.head, ("simdr", "heatmap"))
-        _positive(where, "model.num_joints", self.num_joints)
-        _positive(where, "model.tiny_width", self.tiny_width)
+        _in_range(where, "model.num_joints", self.num_joints, 1, MAX_NUM_JOINTS)
+        _in_range(where, "model.tiny_width", self.tiny_width, 1, MAX_TINY_WIDTH)
 
 
 @dataclass(frozen=True)
@@ -81,16 +119,42 @@ class CodecConfig:
     def validate(self, where: str) -> None:
         _choice(where, "codec.type", self.type, ("simdr", "sa_simdr", "heatmap"))
         _choice(where, "codec.confidence", self.confidence, ("min", "max", "mean"))
-        if len(self.input_size) != 2 or min(self.input_size) <= 0:
+        size = tuple(self.input_size)
+        if len(size) != 2 or not all(MIN_INPUT_SIDE <= v <= MAX_INPUT_SIDE for v in size):
             raise ConfigError(
-                f"{where}: codec.input_size must be [W, H] > 0, got {self.input_size}"
+                f"{where}: codec.input_size must be [W, H] with sides in "
+                f"[{MIN_INPUT_SIDE}, {MAX_INPUT_SIDE}] px, got {list(size)}"
             )
         if self.split_ratio < 1.0:
             raise ConfigError(f"{where}: codec.split_ratio must be >= 1, got {self.split_ratio}")
-        _positive(where, "codec.sigma", self.sigma)
+        bins = max(size) * self.split_ratio  # a float: int() of a huge product overflows
+        if bins >= MAX_SIMDR_BINS + 1:
+            raise ConfigError(
+                f"{where}: codec.split_ratio {self.split_ratio} is too large: "
+                f"{bins:.0f} bins for input_size {list(size)} (at most {MAX_SIMDR_BINS})"
+            )
+        if not 0.0 < self.sigma <= MAX_SIGMA:
+            raise ConfigError(
+                f"{where}: codec.sigma must be in (0, {MAX_SIGMA:g}], got {self.sigma}"
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"{where}: codec.label_smoothing must be in [0, 1)")
-        _positive(where, "codec.heatmap_stride", self.heatmap_stride)
+            raise ConfigError(
+                f"{where}: codec.label_smoothing must be in [0, 1), got {self.label_smoothing}"
+            )
+        _in_range(where, "codec.heatmap_stride", self.heatmap_stride, 1, MAX_INPUT_SIDE)
+        s = self.heatmap_stride
+        if self.type == "heatmap" and (size[0] % s or size[1] % s or min(size) // s < 2):
+            raise ConfigError(
+                f"{where}: codec.heatmap_stride {s} must divide codec.input_size {list(size)} "
+                "and leave a heatmap of at least 2x2 px"
+            )
+        x_bins = int(size[0] * self.split_ratio)
+        shift = self.flip_shift
+        if self.type != "heatmap" and shift is not None and not 0.0 <= shift < x_bins:
+            raise ConfigError(
+                f"{where}: codec.flip_shift must be null or in [0, {x_bins}) (below the x bins), "
+                f"got {shift}"
+            )
 
     @property
     def width(self) -> int:
@@ -123,15 +187,26 @@ class DataConfig:
     padding: float = 1.25
     pixel_std: float = 200.0
     num_workers: int = 2
+    max_image_pixels: int = 100_000_000  # decoded images above this are refused (headers)
 
     def validate(self, where: str) -> None:
-        for name in ("rot_factor", "scale_factor", "half_body_prob", "det_score_thresh"):
+        for name in ("rot_factor", "det_score_thresh"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"{where}: data.{name} must be >= 0")
+                raise ConfigError(f"{where}: data.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.scale_factor < 1.0:
+            raise ConfigError(
+                f"{where}: data.scale_factor must be in [0, 1), got {self.scale_factor}"
+            )
+        if not 0.0 <= self.half_body_prob <= 1.0:
+            raise ConfigError(
+                f"{where}: data.half_body_prob must be in [0, 1], got {self.half_body_prob}"
+            )
         _positive(where, "data.padding", self.padding)
         _positive(where, "data.pixel_std", self.pixel_std)
-        if self.num_workers < 0:
-            raise ConfigError(f"{where}: data.num_workers must be >= 0")
+        _in_range(where, "data.num_workers", self.num_workers, 0, MAX_NUM_WORKERS)
+        for name in ("synthetic_train", "synthetic_val", "num_joints_half_body"):
+            _in_range(where, f"data.{name}", getattr(self, name), 0, MAX_INT)
+        _positive(where, "data.max_image_pixels", self.max_image_pixels)
 
     def path(self, key: str) -> Path:
         """Absolute-or-relative path of ``key`` (e.g. ``train_ann``) under ``root``."""
@@ -159,13 +234,26 @@ class TrainConfig:
     max_steps_per_epoch: int = 0  # 0 = full epoch (small values for smoke tests)
 
     def validate(self, where: str) -> None:
-        _positive(where, "train.epochs", self.epochs)
-        _positive(where, "train.batch_size", self.batch_size)
+        _in_range(where, "train.epochs", self.epochs, 1, MAX_EPOCHS)
+        _in_range(where, "train.batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
         _positive(where, "train.lr", self.lr)
-        if self.warmup_steps < 0 or self.max_steps_per_epoch < 0:
-            raise ConfigError(f"{where}: train.warmup_steps/max_steps_per_epoch must be >= 0")
-        if list(self.lr_steps) != sorted(self.lr_steps):
-            raise ConfigError(f"{where}: train.lr_steps must be increasing, got {self.lr_steps}")
+        _positive(where, "train.lr_gamma", self.lr_gamma)
+        _in_range(where, "train.warmup_steps", self.warmup_steps, 0, MAX_INT)
+        _in_range(where, "train.max_steps_per_epoch", self.max_steps_per_epoch, 0, MAX_INT)
+        _in_range(where, "train.eval_every", self.eval_every, 1, MAX_EPOCHS)
+        _in_range(where, "train.seed", self.seed, 0, MAX_SEED)
+        if not 0.0 <= self.warmup_start_factor <= 1.0:
+            raise ConfigError(
+                f"{where}: train.warmup_start_factor must be in [0, 1], "
+                f"got {self.warmup_start_factor}"
+            )
+        for name in ("weight_decay", "clip_grad_norm"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{where}: train.{name} must be >= 0, got {getattr(self, name)}")
+        if list(self.lr_steps) != sorted(self.lr_steps) or any(m < 0 for m in self.lr_steps):
+            raise ConfigError(
+                f"{where}: train.lr_steps must be increasing epochs >= 0, got {list(self.lr_steps)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -181,10 +269,13 @@ class EvalConfig:
 
     def validate(self, where: str) -> None:
         if not 0 < self.oks_thresh <= 1:
-            raise ConfigError(f"{where}: eval.oks_thresh must be in (0, 1]")
+            raise ConfigError(f"{where}: eval.oks_thresh must be in (0, 1], got {self.oks_thresh}")
         if not 0 <= self.in_vis_thresh < 1:
-            raise ConfigError(f"{where}: eval.in_vis_thresh must be in [0, 1)")
-        _positive(where, "eval.batch_size", self.batch_size)
+            raise ConfigError(
+                f"{where}: eval.in_vis_thresh must be in [0, 1), got {self.in_vis_thresh}"
+            )
+        _in_range(where, "eval.batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
+        _in_range(where, "eval.max_images", self.max_images, 0, MAX_INT)
 
 
 @dataclass(frozen=True)
@@ -203,10 +294,11 @@ class Config:
 
     def validate(self) -> Config:
         where = self.source
-        if not self.name or any(c in self.name for c in "/\\"):
+        if self.name in ("", ".", "..") or any(c in self.name for c in "/\\"):
             raise ConfigError(f"{where}: name must be a plain run name, got {self.name!r}")
         dev = self.device
-        if not (dev in ("auto", "cpu", "gpu") or (dev.startswith("gpu:") and dev[4:].isdigit())):
+        index = dev[4:] if dev.startswith("gpu:") else ""
+        if not (dev in ("auto", "cpu", "gpu") or (index.isascii() and index.isdigit())):
             raise ConfigError(f"{where}: device must be auto|cpu|gpu|gpu:N, got {dev!r}")
         for section in (self.model, self.codec, self.data, self.train, self.eval):
             section.validate(where)
@@ -214,6 +306,11 @@ class Config:
             raise ConfigError(f"{where}: model.head heatmap needs codec.type heatmap")
         if self.model.head == "simdr" and self.codec.type == "heatmap":
             raise ConfigError(f"{where}: codec.type heatmap needs model.head heatmap")
+        if self.codec.type == "heatmap" and self.codec.heatmap_stride != BACKBONE_STRIDE:
+            raise ConfigError(
+                f"{where}: codec.heatmap_stride must be {BACKBONE_STRIDE} (the backbones' output "
+                f"stride) for model.head heatmap, got {self.codec.heatmap_stride}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -240,20 +337,47 @@ def load_config(
         cfg = Config().validate()
         return cfg.with_overrides(overrides)
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: config file not found")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}: not valid YAML{at}") from None
+    raw = _read_config_yaml(p)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: top level must be a mapping of sections")
     cfg = config_from_dict(raw, source=str(p))
     return cfg.with_overrides(overrides)
+
+
+def _read_config_yaml(p: Path) -> Any:
+    """The parsed YAML of config file ``p``; one-line ConfigError if it cannot be read."""
+    try:
+        if p.is_dir():
+            raise ConfigError(f"{p}: is a directory, not a config file")
+        if not p.exists():
+            raise ConfigError(f"{p}: config file not found")
+        if not p.is_file():
+            raise ConfigError(f"{p}: not a regular file (a config is a .yml file)")
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: config file is larger than {MAX_CONFIG_BYTES} bytes")
+        data = p.read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{p}: cannot read config file ({reason})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the config as UTF-8"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}: not valid YAML{at}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: not valid YAML (nested too deeply)") from None
+    except Exception as exc:  # PyYAML's constructors: `2001-13-01`, `!!int x`, 5000 digits
+        raise ConfigError(f"{p}: not valid YAML ({_first_line(exc)})") from None
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Config:
@@ -274,12 +398,35 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 def _choice(where: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigError(f"{where}: {key} must be one of {'|'.join(allowed)}, got {value!r}")
+        raise ConfigError(
+            f"{where}: {key} must be one of {'|'.join(allowed)}, got {short_repr(value)}"
+        )
 
 
 def _positive(where: str, key: str, value: float) -> None:
     if value <= 0:
         raise ConfigError(f"{where}: {key} must be > 0, got {value}")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:120]
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` for a one-line message: at most 80 characters, huge ints by size."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    try:
+        text = repr(value)
+    except Exception:  # ints beyond Python's 4300-digit str limit, very deep lists
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _in_range(where: str, key: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{where}: {key} must be in [{low}, {high}], got {value}")
 
 
 def _tuples_to_lists(obj: Any) -> Any:
@@ -297,7 +444,8 @@ def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
         if key not in names:
             path = f"{prefix}{key}"
             raise ConfigError(
-                f"{source}: unknown config key '{path}' (known: {', '.join(sorted(names))})"
+                f"{source}: unknown config key {short_repr(path)} "
+                f"(known: {', '.join(sorted(names))})"
             )
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
@@ -323,11 +471,13 @@ def _coerce(value: Any, hint: Any, path: str, source: str) -> Any:
     if origin is tuple:
         args = typing.get_args(hint)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{source}: '{path}' must be a list, got {value!r}")
+            raise ConfigError(f"{source}: '{path}' must be a list, got {short_repr(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(v, args[0], f"{path}[{i}]", source) for i, v in enumerate(value))
         if len(value) != len(args):
-            raise ConfigError(f"{source}: '{path}' must have {len(args)} items, got {value!r}")
+            raise ConfigError(
+                f"{source}: '{path}' must have {len(args)} items, got {short_repr(value)}"
+            )
         return tuple(
             _coerce(v, a, f"{path}[{i}]", source) for i, (v, a) in enumerate(zip(value, args))
         )
@@ -336,12 +486,27 @@ def _coerce(value: Any, hint: Any, path: str, source: str) -> Any:
             return value
     elif hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > MAX_INT:
+                raise ConfigError(
+                    f"{source}: '{path}' is out of range (|value| <= 2**63 - 1), "
+                    f"got {short_repr(value)}"
+                )
             return value
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
+                raise ConfigError(
+                    f"{source}: '{path}' must be a finite number, got {short_repr(value)}"
+                )
+            return number
     elif hint is str:
         if isinstance(value, str):
+            if "\0" in value:
+                raise ConfigError(f"{source}: '{path}' must not contain a NUL character")
             return value
         if value is None:
             return ""
@@ -350,7 +515,8 @@ def _coerce(value: Any, hint: Any, path: str, source: str) -> Any:
     else:  # pragma: no cover - only the hints above are used
         return value
     raise ConfigError(
-        f"{source}: '{path}' must be {hint.__name__}, got {type(value).__name__} {value!r}"
+        f"{source}: '{path}' must be {hint.__name__}, "
+        f"got {type(value).__name__} {short_repr(value)}"
     )
 
 
@@ -363,35 +529,41 @@ def parse_overrides(overrides: dict[str, Any] | list[str] | str | None) -> dict[
     if isinstance(overrides, str):
         try:
             parsed = yaml.safe_load(overrides)
-        except yaml.YAMLError:
+        except Exception:  # YAMLError, or a PyYAML constructor's ValueError, RecursionError
             parsed = None
         if not isinstance(parsed, dict):
             raise ConfigError(
                 f"parameter overrides: expected a mapping like '{{train.batch_size: 16}}', "
-                f"got {overrides!r}"
+                f"got {short_repr(overrides)}"
             )
         return parsed
     out: dict[str, Any] = {}
     for item in overrides:
         if not isinstance(item, str) or "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key.sub=value")
+            raise ConfigError(f"override {short_repr(item)}: expected key.sub=value")
         key, text = item.split("=", 1)
         try:
             out[key.strip()] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
+        except Exception:  # YAMLError, or a PyYAML constructor's ValueError, RecursionError
             out[key.strip()] = text
     return out
 
 
-def _set_dotted(data: dict[str, Any], key: str, value: Any, source: str) -> None:
+def _set_dotted(data: dict[str, Any], key: Any, value: Any, source: str) -> None:
+    if not isinstance(key, str):
+        raise ConfigError(
+            f"{source}: override key {short_repr(key)} must be a dotted name like train.lr"
+        )
     parts = key.split(".")
     node = data
     for i, part in enumerate(parts[:-1]):
         if part not in node or not isinstance(node[part], dict):
-            raise ConfigError(f"{source}: unknown config key '{'.'.join(parts[: i + 1])}'")
+            raise ConfigError(
+                f"{source}: unknown config key {short_repr('.'.join(parts[: i + 1]))}"
+            )
         node = node[part]
     if parts[-1] not in node:
-        raise ConfigError(f"{source}: unknown config key '{key}'")
+        raise ConfigError(f"{source}: unknown config key {short_repr(key)}")
     if isinstance(node[parts[-1]], dict):
         raise ConfigError(f"{source}: '{key}' is a section; set one of its keys")
     node[parts[-1]] = value

@@ -24,6 +24,7 @@ post-processing is the evaluation's: the same affine crop and RGB normalization
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import uuid
@@ -35,6 +36,14 @@ from typing import Any
 import numpy as np
 import yaml
 
+from simdr_lib.config import (
+    MAX_INPUT_SIDE,
+    MAX_NUM_JOINTS,
+    MAX_SIGMA,
+    MAX_SIMDR_BINS,
+    MIN_INPUT_SIDE,
+    short_repr,
+)
 from simdr_lib.errors import ExportError
 
 SCHEMA_VERSION = 1
@@ -172,66 +181,219 @@ def _get(node: dict, key: str, path: Path, where: str = "") -> Any:
     return node[key]
 
 
-def _floats(value: Any, n: int, key: str, path: Path) -> tuple[float, ...]:
-    ok = isinstance(value, list) and len(value) == n
-    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+def _section(raw: dict, key: str, path: Path, required: bool = True) -> dict:
+    """The mapping ``raw[key]`` (``{}`` when absent and not ``required``)."""
+    if not required and raw.get(key) is None:
+        return {}
+    node = _get(raw, key, path)
+    if not isinstance(node, dict):
+        raise _bad(path, f"'{key}' must be a mapping, got {type(node).__name__}")
+    return node
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (not a number, a bool, NaN, +-inf, too large)."""
+    if not _is_number(value):
+        return None
+    try:
+        v = float(value)
+    except OverflowError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _number(
+    value: Any, key: str, path: Path, low: float, high: float = math.inf, closed: str = "[]"
+) -> float:
+    """``value`` as a finite float in ``low..high``; ``closed`` "[]", "[)" or "(]" says which
+    ends belong to the interval."""
+    v = _finite(value)
+    ok = v is not None and (v >= low if closed[0] == "[" else v > low)
+    ok = ok and (v <= high if closed[1] == "]" else v < high)
     if not ok:
-        raise _bad(path, f"'{key}' must be a list of {n} numbers, got {value!r}")
+        top = "inf)" if math.isinf(high) else f"{high:g}{closed[1]}"
+        interval = f"{closed[0]}{low:g}, {top}"
+        raise _bad(path, f"'{key}' must be a finite number in {interval}, got {short_repr(value)}")
+    return float(v)
+
+
+def _flag(value: Any, key: str, path: Path) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(path, f"'{key}' must be true or false, got {short_repr(value)}")
+    return value
+
+
+def _text(value: Any, key: str, path: Path) -> str:
+    if not isinstance(value, str):
+        raise _bad(path, f"'{key}' must be a string, got {short_repr(value)}")
+    return value
+
+
+def _file_name(value: Any, key: str, path: Path, empty: bool = False) -> str:
+    """A file name inside the model folder (no directories: the folder is self-contained)."""
+    name = _text(value, key, path)
+    if empty and not name:
+        return name
+    if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise _bad(path, f"'{key}' must be a file name in the model folder, got {short_repr(name)}")
+    return name
+
+
+def _floats(value: Any, n: int, key: str, path: Path, positive: bool = False) -> tuple[float, ...]:
+    ok = isinstance(value, list) and len(value) == n and all(_is_number(v) for v in value)
+    if not ok:
+        raise _bad(path, f"'{key}' must be a list of {n} numbers, got {short_repr(value)}")
+    out = tuple(_finite(v) for v in value)
+    for i, v in enumerate(out):
+        if v is None or (positive and v <= 0):
+            need = "finite numbers > 0" if positive else "finite numbers"
+            raise _bad(path, f"'{key}' must be {need}, got {short_repr(value)} ('{key}[{i}]')")
     return tuple(float(v) for v in value)
 
 
-def _pairs(value: Any, key: str, path: Path, low: int, high: int) -> tuple[tuple[int, int], ...]:
+def _pairs(
+    value: Any, key: str, path: Path, low: int, high: int, swap: bool = False
+) -> tuple[tuple[int, int], ...]:
+    """Index pairs in ``[low, high]``; ``swap``: a permutation (no (i, i), no joint twice)."""
     ok = isinstance(value, list) and all(
-        isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) for i in p) for p in value
+        isinstance(p, list) and len(p) == 2 and all(_is_int(i) for i in p) for p in value
     )
     if not ok or any(not (low <= i <= high) for p in value for i in p):
         raise _bad(path, f"'{key}' must be a list of index pairs in [{low}, {high}]")
+    if swap:
+        seen: set[int] = set()
+        for a, b in value:
+            if a == b or a in seen or b in seen:
+                raise _bad(
+                    path,
+                    f"'{key}' must swap distinct joints, each in at most one pair; "
+                    f"[{a}, {b}] repeats joint {a if a == b or a in seen else b}",
+                )
+            seen.update((a, b))
     return tuple((int(a), int(b)) for a, b in value)
 
 
+def _check_input_size(size: Any, path: Path) -> tuple[int, int]:
+    ok = isinstance(size, list) and len(size) == 2 and all(_is_int(v) for v in size)
+    if not ok or not all(MIN_INPUT_SIDE <= v <= MAX_INPUT_SIDE for v in size):
+        raise _bad(
+            path,
+            f"'input_size' must be [W, H] (two integers in [{MIN_INPUT_SIDE}, "
+            f"{MAX_INPUT_SIDE}] px), got {short_repr(size)}",
+        )
+    return int(size[0]), int(size[1])
+
+
+def _check_codec(codec: dict, size: tuple[int, int], path: Path) -> dict[str, Any]:
+    """The ``codec`` section with each present key checked (same limits as the config)."""
+    kind = codec.get("type")
+    if kind not in ("simdr", "sa_simdr", "heatmap"):
+        raise _bad(path, f"'codec.type' must be simdr, sa_simdr or heatmap, got {short_repr(kind)}")
+    k = _number(codec.get("split_ratio", 2.0), "codec.split_ratio", path, 1.0)
+    bins = max(size) * k  # a float: int() of a huge product overflows
+    if kind != "heatmap" and bins >= MAX_SIMDR_BINS + 1:
+        raise _bad(
+            path,
+            f"'codec.split_ratio' {k:g} is too large: {bins:.0f} bins for input_size "
+            f"{list(size)} (at most {MAX_SIMDR_BINS})",
+        )
+    sigma = codec.get("sigma")
+    if sigma is not None or kind == "sa_simdr":
+        _number(sigma, "codec.sigma", path, 0.0, MAX_SIGMA, "(]")
+    _number(codec.get("label_smoothing", 0.1), "codec.label_smoothing", path, 0.0, 1.0, "[)")
+    for name in ("normalize", "use_dark"):
+        if name in codec:
+            _flag(codec[name], f"codec.{name}", path)
+    confidence = codec.get("confidence", "min")
+    if confidence not in ("min", "max", "mean"):
+        raise _bad(
+            path, f"'codec.confidence' must be min, max or mean, got {short_repr(confidence)}"
+        )
+    stride = codec.get("heatmap_stride", 4)
+    if not (_is_int(stride) and stride >= 1):
+        raise _bad(
+            path, f"'codec.heatmap_stride' must be an integer >= 1, got {short_repr(stride)}"
+        )
+    if kind == "heatmap" and (size[0] % stride or size[1] % stride or min(size) // stride < 2):
+        raise _bad(
+            path,
+            f"'codec.heatmap_stride' {stride} must divide input_size {list(size)} and leave "
+            "a heatmap of at least 2x2 px",
+        )
+    shift = codec.get("flip_shift")
+    if shift is not None and kind != "heatmap":
+        _number(shift, "codec.flip_shift", path, 0.0, int(size[0] * k), "[)")
+    return dict(codec)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _bad(path, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _bad(
+            path, f"not UTF-8 text (byte at offset {exc.start}); re-export the model"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise _bad(path, f"not valid YAML{at}") from None
+    except Exception as exc:  # PyYAML's constructors: `2001-13-01`, `!!int x`, 5000 digits
+        raise _bad(path, f"not valid YAML ({str(exc).splitlines()[0][:120]})") from None
+
+
 def read_infer_config(model_dir: str | os.PathLike) -> InferConfig:
-    """Read and validate ``model_dir/infer_cfg.yml``; one-line :class:`ExportError` otherwise."""
+    """Read and validate ``model_dir/infer_cfg.yml``; one-line :class:`ExportError` otherwise.
+
+    Only ``infer_cfg.yml`` is read (the model files are checked by :func:`load_predictor`).
+    Numbers must be finite and within the training config's limits (:mod:`simdr_lib.config`).
+    """
     root = Path(model_dir)
     if not root.is_dir():
         raise ExportError(f"{root}: exported model directory not found (run simdr export)")
     path = root / INFER_CFG
     if not path.is_file():
         raise _bad(path, "missing; not an exported simdr model directory (run simdr export)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise _bad(path, f"not valid YAML{at}") from None
+    raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise _bad(path, "must be a YAML mapping")
     version = raw.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if not _is_int(version) or version != SCHEMA_VERSION:
         raise _bad(
             path,
-            f"schema_version {version!r} is not supported (this simdr_lib reads "
+            f"schema_version {short_repr(version)} is not supported (this simdr_lib reads "
             f"{SCHEMA_VERSION}); re-export the model with this version of simdr",
         )
-    model = _get(raw, "model", path)
-    size = _get(raw, "input_size", path)
-    if not (
-        isinstance(size, list)
-        and len(size) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
-    ):
-        raise _bad(path, f"'input_size' must be [W, H] (two positive integers), got {size!r}")
-    codec = _get(raw, "codec", path)
-    if not isinstance(codec, dict) or codec.get("type") not in ("simdr", "sa_simdr", "heatmap"):
-        raise _bad(path, "'codec.type' must be simdr, sa_simdr or heatmap")
-    pre = _get(raw, "preprocess", path)
+    model = _section(raw, "model", path)
+    size = _check_input_size(_get(raw, "input_size", path), path)
+    codec = _check_codec(_section(raw, "codec", path), size, path)
+    pre = _section(raw, "preprocess", path)
     order = _get(pre, "channel_order", path, "preprocess.")
     if order != "RGB":
-        raise _bad(path, f"'preprocess.channel_order' must be RGB, got {order!r}")
+        raise _bad(path, f"'preprocess.channel_order' must be RGB, got {short_repr(order)}")
     names = _get(raw, "joint_names", path)
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         raise _bad(path, "'joint_names' must be a non-empty list of names")
     k = len(names)
-    post = raw.get("postprocess") or {}
+    if k > MAX_NUM_JOINTS:
+        raise _bad(path, f"'joint_names' lists {k} joints (at most {MAX_NUM_JOINTS})")
+    if len(set(names)) != k:
+        twice = next(n for n in names if names.count(n) > 1)
+        raise _bad(path, f"'joint_names' must be unique, {short_repr(twice)} appears twice")
+    post = _section(raw, "postprocess", path, required=False)
     model_file = _get(model, "model_file", path, "model.")
     if model_file not in (PIR_MODEL, LEGACY_MODEL):
         raise _bad(path, f"'model.model_file' must be {PIR_MODEL} or {LEGACY_MODEL}")
@@ -239,34 +401,46 @@ def read_infer_config(model_dir: str | os.PathLike) -> InferConfig:
     if shape is not None and (not isinstance(shape, list) or shape[2:] != [size[1], size[0]]):
         raise _bad(
             path,
-            f"input_size [W, H] = {size} does not match model.input_shape {shape} "
+            f"input_size [W, H] = {list(size)} does not match model.input_shape "
+            f"{short_repr(shape)} "
             "(N, C, H, W) of the exported model; re-export instead of editing",
         )
     head = model.get("head", "simdr")
+    if head not in ("simdr", "heatmap"):
+        raise _bad(path, f"'model.head' must be simdr or heatmap, got {short_repr(head)}")
     if (head == "heatmap") != (codec["type"] == "heatmap"):
-        raise _bad(path, f"'model.head' {head!r} does not fit 'codec.type' {codec['type']!r}")
+        raise _bad(
+            path, f"'model.head' {short_repr(head)} does not fit 'codec.type' {codec['type']!r}"
+        )
+    extra = raw.get("source") or {}
+    if not isinstance(extra, dict):
+        raise _bad(path, f"'source' must be a mapping, got {type(extra).__name__}")
     return InferConfig(
-        input_size=(size[0], size[1]),
-        codec=dict(codec),
+        input_size=size,
+        codec=codec,
         mean=_floats(_get(pre, "mean", path, "preprocess."), 3, "preprocess.mean", path),
-        std=_floats(_get(pre, "std", path, "preprocess."), 3, "preprocess.std", path),
+        std=_floats(_get(pre, "std", path, "preprocess."), 3, "preprocess.std", path, True),
         joint_names=tuple(names),
-        flip_pairs=_pairs(raw.get("flip_pairs", []), "flip_pairs", path, 0, k - 1),
+        flip_pairs=_pairs(raw.get("flip_pairs", []), "flip_pairs", path, 0, k - 1, swap=True),
         skeleton=_pairs(raw.get("skeleton", []), "skeleton", path, 1, k),
         model_file=model_file,
-        params_file=str(model.get("params_file") or PARAMS),
-        onnx_file=str(model.get("onnx_file") or ""),
-        head=str(head),
-        backbone=str(model.get("backbone", "")),
+        params_file=_file_name(model.get("params_file") or PARAMS, "model.params_file", path),
+        onnx_file=_file_name(model.get("onnx_file") or "", "model.onnx_file", path, empty=True),
+        head=head,
+        backbone=_text(model.get("backbone", ""), "model.backbone", path),
         channel_order=order,
-        padding=float(pre.get("padding", 1.25)),
-        pixel_std=float(pre.get("pixel_std", 200.0)),
-        flip_test=bool(post.get("flip_test", True)),
-        in_vis_thresh=float(post.get("in_vis_thresh", 0.01)),
-        input_name=str(model.get("input_name", INPUT_NAME)),
+        padding=_number(pre.get("padding", 1.25), "preprocess.padding", path, 0.0, closed="(]"),
+        pixel_std=_number(
+            pre.get("pixel_std", 200.0), "preprocess.pixel_std", path, 0.0, closed="(]"
+        ),
+        flip_test=_flag(post.get("flip_test", True), "postprocess.flip_test", path),
+        in_vis_thresh=_number(
+            post.get("in_vis_thresh", 0.01), "postprocess.in_vis_thresh", path, 0.0, 1.0, "[)"
+        ),
+        input_name=_text(model.get("input_name", INPUT_NAME), "model.input_name", path),
         paddle_version=str(raw.get("paddle_version", "")),
         schema_version=int(version),
-        extra=dict(raw.get("source") or {}),
+        extra=dict(extra),
     )
 
 

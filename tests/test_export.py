@@ -454,3 +454,197 @@ def test_gpu_request_on_a_cpu_build_is_one_line(exported: dict) -> None:
     if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
         pytest.skip("a GPU is available here")
     _one_line_error(exported["dir"], "device=gpu", device="gpu")
+
+
+# ----------------------------------------------------------------------------- infer_cfg.yml values
+
+
+def _infer_cfg_dict() -> dict:
+    """A valid infer_cfg.yml as a dict (defaults: 17 COCO joints, SA-SimDR 96x128)."""
+    from simdr_lib.config import load_config
+    from simdr_lib.export import infer_config_from_cfg
+
+    return infer_config_from_cfg(load_config(None), "model.json").to_yaml_dict()
+
+
+def _write_infer_cfg(folder: Path, data: dict) -> Path:
+    """Only infer_cfg.yml: read_infer_config does not look at the model files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "infer_cfg.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _set(data: dict, key: str, value) -> None:
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+
+
+def test_hand_written_infer_cfg_reads(tmp_path: Path) -> None:
+    from simdr_lib.export import read_infer_config
+
+    _write_infer_cfg(tmp_path, _infer_cfg_dict())
+    info = read_infer_config(tmp_path)
+    assert info.input_size == (96, 128) and info.num_joints == 17 and len(info.flip_pairs) == 8
+    assert info.codec["flip_shift"] is None and info.flip_test is True
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "key,value,needle",
+    [
+        ("preprocess.padding", "abc", "'preprocess.padding' must be a finite number"),
+        ("preprocess.padding", NAN, "'preprocess.padding'"),
+        ("preprocess.padding", 0, "'preprocess.padding'"),
+        ("preprocess.pixel_std", -200, "'preprocess.pixel_std' must be a finite number in (0"),
+        ("preprocess.pixel_std", INF, "'preprocess.pixel_std'"),
+        ("preprocess.pixel_std", True, "'preprocess.pixel_std'"),
+        ("preprocess.std", [0, 0, 0], "'preprocess.std' must be finite numbers > 0"),
+        ("preprocess.std", [0.2, -0.2, 0.2], "'preprocess.std[1]'"),
+        ("preprocess.std", [NAN, 0.2, 0.2], "'preprocess.std[0]'"),
+        ("preprocess.mean", [0.5, INF, 0.5], "'preprocess.mean' must be finite numbers"),
+        ("preprocess.mean", [0.5, "x", 0.5], "'preprocess.mean'"),
+        ("preprocess", "RGB", "'preprocess' must be a mapping"),
+        ("flip_pairs", [[1, 2], [2, 3]], "'flip_pairs' must swap distinct joints"),
+        ("flip_pairs", [[1, 2], [3, 3]], "repeats joint 3"),
+        ("flip_pairs", [[True, 2]], "'flip_pairs' must be a list of index pairs"),
+        ("flip_pairs", [[1, 17]], "'flip_pairs' must be a list of index pairs in [0, 16]"),
+        ("skeleton", [[0, 1]], "'skeleton' must be a list of index pairs in [1, 17]"),
+        ("postprocess.in_vis_thresh", 1.0, "'postprocess.in_vis_thresh' must be a finite number"),
+        ("postprocess.in_vis_thresh", -0.1, "'postprocess.in_vis_thresh'"),
+        ("postprocess.in_vis_thresh", NAN, "'postprocess.in_vis_thresh'"),
+        ("postprocess.flip_test", "yes", "'postprocess.flip_test' must be true or false"),
+        ("postprocess.flip_test", 1, "'postprocess.flip_test'"),
+        ("postprocess", [1], "'postprocess' must be a mapping"),
+        ("codec.split_ratio", INF, "'codec.split_ratio' must be a finite number"),
+        ("codec.split_ratio", NAN, "'codec.split_ratio'"),
+        ("codec.split_ratio", "2", "'codec.split_ratio'"),
+        ("codec.split_ratio", 1e300, "'codec.split_ratio' 1e+300 is too large"),
+        ("codec.split_ratio", 1000.0, "at most 32768"),
+        ("codec.sigma", NAN, "'codec.sigma' must be a finite number in (0, 1000]"),
+        ("codec.sigma", -INF, "'codec.sigma'"),
+        ("codec.sigma", 5000.0, "'codec.sigma'"),
+        ("codec.sigma", None, "'codec.sigma'"),  # SA-SimDR needs it
+        ("codec.flip_shift", NAN, "'codec.flip_shift' must be a finite number"),
+        ("codec.flip_shift", INF, "'codec.flip_shift'"),
+        ("codec.flip_shift", -1.0, "'codec.flip_shift'"),
+        ("codec.flip_shift", 192.0, "'codec.flip_shift' must be a finite number in [0, 192)"),
+        ("codec.label_smoothing", 1.0, "'codec.label_smoothing'"),
+        ("codec.confidence", "median", "'codec.confidence'"),
+        ("codec.normalize", "yes", "'codec.normalize'"),
+        ("codec.heatmap_stride", 0, "'codec.heatmap_stride'"),
+        ("codec", [1, 2], "'codec' must be a mapping"),
+        ("input_size", [4, 4], "'input_size' must be [W, H] (two integers in [8, 4096] px)"),
+        ("input_size", [96, 100000], "'input_size'"),
+        ("input_size", [96.0, 128], "'input_size'"),
+        ("input_size", [10**30, 128], "'input_size'"),
+        ("joint_names", [f"j{i}" for i in range(16)], "'flip_pairs' must be a list of index"),
+        ("joint_names", ["nose"] * 17, "'joint_names' must be unique"),
+        ("joint_names", [f"j{i}" for i in range(1001)], "'joint_names' lists 1001 joints"),
+        ("model.params_file", "../../w.pdparams", "'model.params_file' must be a file name"),
+        ("model.onnx_file", "/tmp/x.onnx", "'model.onnx_file'"),
+        ("model.head", "transformer", "'model.head' must be simdr or heatmap"),
+        ("model.input_name", 3, "'model.input_name' must be a string"),
+        ("model", "model.json", "'model' must be a mapping"),
+        ("schema_version", True, "schema_version True is not supported"),
+        ("source", "a run", "'source' must be a mapping"),
+    ],
+)
+def test_bad_infer_cfg_value_names_file_and_key(
+    tmp_path: Path, key: str, value, needle: str
+) -> None:
+    from simdr_lib.export import read_infer_config
+
+    data = _infer_cfg_dict()
+    _set(data, key, value)
+    if key == "input_size":  # keep model.input_shape consistent: the size itself is at fault
+        data["model"]["input_shape"] = None
+    path = _write_infer_cfg(tmp_path, data)
+    with pytest.raises(ExportError) as err:
+        read_infer_config(tmp_path)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"{path}: ") and needle in msg, msg
+
+
+@pytest.mark.parametrize(
+    "data,needle",
+    [
+        pytest.param("input_size: [96, 128]\n".encode("utf-16"), "not UTF-8", id="utf16"),
+        pytest.param(b"codec: {type: caf\xe9}\n", "not UTF-8", id="latin1"),
+        pytest.param(b"codec: " + b"[" * 5000, "not valid YAML", id="deep"),
+        pytest.param(b"input_size: [96, 2001-13-01]\n", "not valid YAML (month", id="date"),
+        pytest.param(b"schema_version: " + b"9" * 5000, "not valid YAML", id="digits"),
+    ],
+)
+def test_unreadable_infer_cfg_text(tmp_path: Path, data: bytes, needle: str) -> None:
+    from simdr_lib.export import read_infer_config
+
+    (tmp_path / "infer_cfg.yml").write_bytes(data)
+    with pytest.raises(ExportError) as err:
+        read_infer_config(tmp_path)
+    msg = str(err.value)
+    assert "\n" not in msg and str(tmp_path / "infer_cfg.yml") in msg and needle in msg, msg
+
+
+def test_infer_cfg_from_a_heatmap_config_reads(tmp_path: Path) -> None:
+    from simdr_lib.config import load_config
+    from simdr_lib.export import infer_config_from_cfg, read_infer_config
+
+    cfg = load_config(None, ["model.head=heatmap", "codec.type=heatmap", "codec.sigma=2"])
+    data = infer_config_from_cfg(cfg, "model.json").to_yaml_dict()
+    _write_infer_cfg(tmp_path, data)
+    assert read_infer_config(tmp_path).codec["type"] == "heatmap"
+    data["codec"]["heatmap_stride"] = 5  # does not divide 96 x 128
+    _write_infer_cfg(tmp_path, data)
+    with pytest.raises(ExportError, match="'codec.heatmap_stride' 5 must divide"):
+        read_infer_config(tmp_path)
+
+
+def test_random_infer_cfg_values_read_or_raise_export_error(tmp_path_factory) -> None:
+    """Random values for random infer_cfg.yml keys: read, or one ExportError line."""
+    import math
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from simdr_lib.export import read_infer_config
+
+    base = _infer_cfg_dict()
+    keys = [
+        f"{s}.{k}" if isinstance(v, dict) else s
+        for s, v in base.items()
+        for k in (v if isinstance(v, dict) else [None])
+    ]
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.sampled_from([0, 1, 2, 16, 17, 4096, 10**30])
+        | st.floats(allow_nan=True, allow_infinity=True)
+        | st.text(max_size=8)
+    )
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4), max_leaves=6)
+    folder = tmp_path_factory.mktemp("fuzz_infer")
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(keys), values, min_size=1, max_size=2))
+    def check(edits: dict) -> None:
+        data = yaml.safe_load(yaml.safe_dump(base))  # a deep copy
+        for key, value in edits.items():
+            _set(data, key, value)
+        _write_infer_cfg(folder, data)
+        try:
+            info = read_infer_config(folder)
+        except ExportError as exc:
+            assert "\n" not in str(exc) and "infer_cfg.yml" in str(exc), str(exc)
+        else:
+            numbers = [*info.mean, *info.std, info.padding, info.pixel_std, info.in_vis_thresh]
+            assert all(math.isfinite(v) for v in numbers) and min(info.std) > 0
+            assert isinstance(info.flip_test, bool)
+
+    check()
