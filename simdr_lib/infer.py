@@ -40,6 +40,7 @@ class ImageJob:
     image_id: int
     boxes: np.ndarray | None = None  # (N, 4) xywh px
     box_scores: np.ndarray | None = None  # (N,)
+    image_size: tuple[int, int] | None = None  # (W, H) a COCO json states; None = user photo
 
 
 @dataclass
@@ -64,8 +65,11 @@ def _image_id_for(paths: Sequence[Path]) -> list[int]:
 
 
 def _load_det_index(det_file: str | os.PathLike, score_thresh: float) -> dict[Any, list]:
-    """Detections keyed by ``file_name`` (basename) and by ``image_id``: [(box, score), ...]."""
-    from simdr_lib.data.coco import read_json
+    """Detections keyed by ``file_name`` (basename) and by ``image_id``: [(box, score), ...].
+
+    Boxes, scores and ids get the checks of :func:`simdr_lib.data.coco.load_detections`.
+    """
+    from simdr_lib.data.coco import check_box, check_id, check_score, read_json
 
     fname = str(det_file)
     dets = read_json(det_file, "detection file")
@@ -76,24 +80,22 @@ def _load_det_index(det_file: str | os.PathLike, score_thresh: float) -> dict[An
         where = f"{fname}: detection [{i}]"
         if not isinstance(det, dict) or "bbox" not in det:
             raise DataError(f"{where}: must be an object with 'bbox' [x, y, w, h]")
-        box = det["bbox"]
-        ok = isinstance(box, list) and len(box) == 4
-        if not ok or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in box):
-            raise DataError(f"{where}: 'bbox' must be 4 finite numbers, got {box!r}")
-        score = det.get("score", 1.0)
-        if not isinstance(score, (int, float)):
-            raise DataError(f"{where}: 'score' must be a number, got {score!r}")
-        if det.get("category_id", 1) != 1 or score < score_thresh or box[2] <= 0 or box[3] <= 0:
+        box = check_box(where, det["bbox"])
+        score = check_score(where, det.get("score", 1.0))
+        category = check_id(where, "category_id", det.get("category_id", 1))
+        if category != 1 or score < score_thresh or box[2] <= 0 or box[3] <= 0:
             continue
         keys = []
         if "file_name" in det:
-            keys.append(os.path.basename(str(det["file_name"])))
+            if not isinstance(det["file_name"], str):
+                raise DataError(f"{where}: 'file_name' must be a string")
+            keys.append(os.path.basename(det["file_name"]))
         if "image_id" in det:
-            keys.append(det["image_id"])
+            keys.append(check_id(where, "image_id", det["image_id"]))
         if not keys:
             raise DataError(f"{where}: needs 'image_id' or 'file_name'")
         for key in keys:
-            index.setdefault(key, []).append((box, float(score)))
+            index.setdefault(key, []).append((box, score))
     return index
 
 
@@ -154,7 +156,12 @@ def jobs_from_coco(
     data = load_coco_keypoints(ann_file, image_dir, num_joints=num_joints, check_images=False)
     imgs = data.coco.imgs
     jobs = {
-        i: ImageJob(Path(image_dir) / imgs[i]["file_name"], int(i)) for i in sorted(imgs.keys())
+        i: ImageJob(
+            Path(image_dir) / imgs[i]["file_name"],
+            int(i),
+            image_size=(int(imgs[i]["width"]), int(imgs[i]["height"])),
+        )
+        for i in sorted(imgs.keys())
     }
     records = None
     if use_gt:
@@ -234,7 +241,10 @@ def run_inference(
         report(f"skipped: {line}")
     for job in tqdm(jobs, desc="infer", disable=not progress, leave=False):
         try:
-            image = load_image(job.path)
+            # json inputs: the annotated frame; user photos: the displayed (EXIF) frame
+            image = load_image(
+                job.path, expect_size=job.image_size, apply_exif=job.image_size is None
+            )
         except DataError as exc:
             summary.failed.append(str(exc))
             report(f"skipped: {exc}")

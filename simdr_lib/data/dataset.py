@@ -17,7 +17,7 @@ import paddle
 
 from simdr_lib.data import transforms as T
 from simdr_lib.data.coco import PersonRecord
-from simdr_lib.data.images import load_image
+from simdr_lib.data.images import DEFAULT_MAX_PIXELS, load_image
 from simdr_lib.keypoints import COCO_FLIP_PAIRS, COCO_UPPER_BODY_IDS
 
 Encoder = Callable[[np.ndarray, np.ndarray], dict]
@@ -76,6 +76,12 @@ class TopDownDataset(paddle.io.Dataset):
             (HRNet / COCO values by default; rotation 40 as in the Paddle configs).
         mean, std: RGB normalization on the 0-1 scale.
         seed: base seed of the augmentation RNG.
+        max_image_pixels: images whose header states more pixels are refused (config
+            ``data.max_image_pixels``).
+
+    Images are decoded in the frame the annotation file's ``width`` / ``height`` describe
+    (``PersonRecord.image_size``; see :mod:`simdr_lib.data.images`): an image whose size does
+    not match raises its one-line :class:`~simdr_lib.errors.DataError`.
 
     Items are dicts of numpy arrays: ``image`` (3, H, W) float32; the codec's targets without
     the N axis (float64 cast to float32); ``target_weight`` (K,) float32; ``keypoints`` (K, 2)
@@ -105,6 +111,7 @@ class TopDownDataset(paddle.io.Dataset):
         mean: Sequence[float] = T.IMAGENET_MEAN,
         std: Sequence[float] = T.IMAGENET_STD,
         seed: int = 0,
+        max_image_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         super().__init__()
         if len(input_size) != 2 or min(input_size) <= 0:
@@ -127,6 +134,7 @@ class TopDownDataset(paddle.io.Dataset):
         self.mean = tuple(mean)
         self.std = tuple(std)
         self.seed = int(seed)
+        self.max_image_pixels = int(max_image_pixels)
         self.epoch = 0
 
     @property
@@ -188,7 +196,9 @@ class TopDownDataset(paddle.io.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         rec = self.records[index]
-        image = load_image(rec.image_path)
+        image = load_image(
+            rec.image_path, max_pixels=self.max_image_pixels, expect_size=rec.image_size
+        )
         width = image.shape[1]
         center, scale, rotation, flipped, keypoints, visible = self.geometry(index, width)
         matrix = T.get_affine_matrix(center, scale, rotation, self.input_size, self.pixel_std)
@@ -243,4 +253,3 @@ class MainThreadLoader:
         for indices in self.batch_sampler:
             batch = default_collate_fn([self.dataset[i] for i in indices])
             yield {key: paddle.to_tensor(value) for key, value in batch.items()}
-

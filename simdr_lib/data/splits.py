@@ -7,6 +7,7 @@ boxes (the Paddle reproduction's 76.7 / 78.5 AP), false on the detections json (
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -82,6 +83,7 @@ def make_dataset(cfg: Config, records: list[Any], codec: Any, train: bool) -> An
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         seed=cfg.train.seed,
+        max_image_pixels=d.max_image_pixels,
     )
 
 
@@ -155,6 +157,18 @@ def _quiet_paddle_loader_thread(previous: Callable[[Any], None]) -> Callable[[An
     return hook
 
 
+def _shut_down(it: Any) -> None:
+    """Stop a Paddle multi-process iterator's workers now (not at garbage collection).
+
+    A failure's traceback keeps the iterator alive in a reference cycle, and its workers
+    would otherwise only be killed at interpreter exit (observed as a hang at exit).
+    """
+    stop = getattr(it, "_try_shutdown_all", None)
+    if stop is not None:
+        with contextlib.suppress(Exception):
+            stop()
+
+
 def make_loader(dataset: Any, sampler: EpochBatchSampler, num_workers: int) -> DataLoader:
     """Batches of ``dataset`` (dicts of tensors) in ``sampler`` order; see :class:`DataLoader`."""
     return DataLoader(dataset, sampler, num_workers)
@@ -194,6 +208,7 @@ class DataLoader:
         done = 0
         previous_hook = threading.excepthook
         threading.excepthook = _quiet_paddle_loader_thread(previous_hook)
+        it = None
         try:
             it = iter(loader)
             while True:
@@ -211,6 +226,7 @@ class DataLoader:
                 yield batch
         finally:
             threading.excepthook = previous_hook
+            _shut_down(it)
 
     def _raise_first_bad_sample(self, done: int) -> None:
         pending = list(self.sampler)[done : done + 2 * self.num_workers + 2]
