@@ -56,7 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (checkpoints/<name>/)")
     add_config_args(p)
     p.add_argument("--eval", action="store_true", help="evaluate (COCO AP) after each epoch")
-    p.add_argument("--resume", action="store_true", help="continue from checkpoints/<name>/")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue from checkpoints/<name>/")
+    again.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over when checkpoints/<name>/ already holds a run (replaces it)",
+    )
     p.add_argument("--use_vdl", action="store_true", help="also log to VisualDL if installed")
     p.add_argument("--pretrained", default="", help="ImageNet backbone weights (a local path)")
     p.add_argument("--weights", default="", help="full model weights to start from")
@@ -162,7 +168,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     extra += [f"weights={args.weights}"] if args.weights else []
     cfg = load_config(args.config, [*args.opt, *extra])
     result = train(
-        cfg, resume=args.resume, do_eval=args.eval, use_vdl=args.use_vdl, progress=not args.quiet
+        cfg,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        do_eval=args.eval,
+        use_vdl=args.use_vdl,
+        progress=not args.quiet,
     )
     if result.final_weights is not None:
         best = f", best AP {result.best_ap:.4f} at epoch {result.best_epoch}" if args.eval else ""
@@ -241,6 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args) or 0)
     except SimdrError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a write or read that no SimdrError covered: still one line
+        from simdr_lib.atomic_io import describe_os_error
+
+        where = exc.filename or "a file"
+        print(f"error: {where}: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -29,3 +29,7 @@ class ExportError(SimdrError):
 
 class TrainingError(SimdrError):
     """Training cannot continue (e.g. non-finite loss); the last good checkpoint is kept."""
+
+
+class OutputError(SimdrError):
+    """A file or folder cannot be written (disk full, file too large, read-only, no permission)."""

@@ -44,12 +44,12 @@ from simdr_lib.cli_args import add_opt_arg
 from simdr_lib.config import Config, load_config, parse_overrides, save_config
 from simdr_lib.errors import ConfigError, DataError, SimdrError
 from simdr_lib.paths import chdir_to_project_root, project_root, resolve
+from simdr_lib.run_lock import RunLock
 
 DEFAULT_CONFIG = "configs/demo_tiny.yml"
 DEFAULT_RUN = "demo"
 KERNEL_NAME = "python3"
 STATE_VERSION = 1
-LOCK_FILE = ".pipeline.lock"
 KERNEL_LOG = "kernel.log"
 TRAINING_NOTEBOOK = "03_training"  # resumes from <save_dir>/<run>/last.pdckpt (parameter resume)
 # Tags that name no step (papermill's own and the parameters cells).
@@ -644,48 +644,6 @@ class PipelineResult:
     wall_time_s: float
 
 
-class _Lock:
-    """``reports/<run>/.pipeline.lock`` holding the pid; a dead owner's lock is taken over."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / LOCK_FILE
-
-    def __enter__(self) -> _Lock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _pid_alive(pid):
-                    raise PipelineError(
-                        f"{self.path.parent}: another `simdr pipeline` (pid {pid}) is running "
-                        "this run; wait for it or use another --run name"
-                    ) from None
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            return self
-        raise PipelineError(f"{self.path}: cannot take the run lock")
-
-    def __exit__(self, *exc: Any) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class _Prefixed:
     """A text stream that indents every line written to ``stream`` (notebook stdout)."""
 
@@ -855,53 +813,55 @@ def run_pipeline(
     ckpt_dir = _checkpoint_dir(params, root)
     config_hash = _sha256(resolve(params.get("config", DEFAULT_CONFIG), root))
 
-    state_path = run_dir / rpt.STATE_FILE
-    state = rpt.read_json(state_path) if state_path.is_file() else None
     _check_weights_files(params, root)  # before --force deletes anything
-    if force:
-        _clear_run(run_dir, ckpt_dir, state, say, root)
-        state = None
-    elif state is not None:
-        old = state.get("parameters", {})
-        if old != rpt.to_jsonable(params) or state.get("config_sha256") != config_hash:
-            diff = _param_diff(old, rpt.to_jsonable(params)) or "config file changed"
-            completed = [
-                n for n, e in state.get("notebooks", {}).items() if e.get("status") == "completed"
-            ]
-            if completed or ckpt_dir.exists():
-                raise PipelineError(
-                    f"{_rel(run_dir, root)} was run with other parameters ({diff}); add --force "
-                    "to start it over (deletes its reports and checkpoints), or choose another "
-                    "--run name"
-                )
-            say(f"parameters changed ({diff}); nothing had completed: starting over")
+    with RunLock(run_dir, "simdr pipeline"):
+        state_path = run_dir / rpt.STATE_FILE
+        state = rpt.read_json(state_path) if state_path.is_file() else None
+        if force:
+            _clear_run(run_dir, ckpt_dir, state, say, root)
             state = None
-    names = [p.stem for p in books]
-    if state is None or [*state.get("notebooks", {})] != names:
-        state = {
-            "version": STATE_VERSION,
-            "run": run,
-            "parameters": rpt.to_jsonable(params),
-            "config_sha256": config_hash,
-            "checkpoint_dir": str(ckpt_dir),
-            "status": "new",
-            "notebooks": {n: {"status": "pending"} for n in names},
-            "wall_time_s": 0.0,
-            "created": _now(),
-        }
-    status = [state["notebooks"][n].get("status") for n in names]
-    first = next((i for i, s in enumerate(status) if s != "completed"), len(names))
-    todo = names[first:]
-    skipped = names[:first]
-    last = ckpt_dir / "last.pdckpt"
-    if TRAINING_NOTEBOOK in todo and params.get("resume", True) and last.is_file():
-        from simdr_lib.weights import read_checkpoint
+        elif state is not None:
+            old = state.get("parameters", {})
+            if old != rpt.to_jsonable(params) or state.get("config_sha256") != config_hash:
+                diff = _param_diff(old, rpt.to_jsonable(params)) or "config file changed"
+                completed = [
+                    n
+                    for n, e in state.get("notebooks", {}).items()
+                    if e.get("status") == "completed"
+                ]
+                if completed or ckpt_dir.exists():
+                    raise PipelineError(
+                        f"{_rel(run_dir, root)} was run with other parameters ({diff}); add "
+                        "--force to start it over (deletes its reports and checkpoints), or "
+                        "choose another --run name"
+                    )
+                say(f"parameters changed ({diff}); nothing had completed: starting over")
+                state = None
+        names = [p.stem for p in books]
+        if state is None or [*state.get("notebooks", {})] != names:
+            state = {
+                "version": STATE_VERSION,
+                "run": run,
+                "parameters": rpt.to_jsonable(params),
+                "config_sha256": config_hash,
+                "checkpoint_dir": str(ckpt_dir),
+                "status": "new",
+                "notebooks": {n: {"status": "pending"} for n in names},
+                "wall_time_s": 0.0,
+                "created": _now(),
+            }
+        status = [state["notebooks"][n].get("status") for n in names]
+        first = next((i for i, s in enumerate(status) if s != "completed"), len(names))
+        todo = names[first:]
+        skipped = names[:first]
+        last = ckpt_dir / "last.pdckpt"
+        if TRAINING_NOTEBOOK in todo and params.get("resume", True) and last.is_file():
+            from simdr_lib.weights import read_checkpoint
 
-        read_checkpoint(last)  # a refused checkpoint stops the run before any notebook
+            read_checkpoint(last)  # a refused checkpoint stops the run before any notebook
 
-    t_start = time.perf_counter()
-    executed: list[str] = []
-    with _Lock(run_dir):
+        t_start = time.perf_counter()
+        executed: list[str] = []
         if not todo:
             report_path = run_dir / rpt.REPORT_FILES[0]
             if state.get("status") == "completed" and report_path.is_file():
@@ -914,6 +874,7 @@ def run_pipeline(
                     say(summary)
                 return PipelineResult(run_dir, [], skipped, None, 0.0)
         rpt.remove_report(run_dir)
+        rpt.remove_stale_outputs(run_dir, todo, names)  # nothing of an earlier run survives
         for n in todo:
             state["notebooks"][n] = {"status": "pending"}
         state["status"] = "running"
@@ -1057,23 +1018,41 @@ def _finish_state(state: dict[str, Any], path: Path, t_start: float) -> None:
 def _clear_run(
     run_dir: Path, ckpt_dir: Path, state: dict[str, Any] | None, say: Any, root: Path
 ) -> None:
-    """``--force``: remove a pipeline run folder and the checkpoints it recorded."""
+    """``--force``: remove a pipeline run folder and the checkpoints it recorded.
+
+    Only folders this project made are removed: the run folder must look like a pipeline run
+    (a state file, executed notebooks or the config copy) and a checkpoint folder must hold
+    nothing but what training writes (:data:`~simdr_lib.engine.checkpoint.RUN_ENTRIES`) and
+    must not be in use by a ``simdr train``; anything else is refused before deleting.
+    """
+    from simdr_lib.engine.checkpoint import foreign_entries
+    from simdr_lib.run_lock import is_locked
+
+    if run_dir.exists() and state is None and any(run_dir.iterdir()):
+        if (
+            not any(run_dir.glob("[0-9][0-9]_*.ipynb"))
+            and not (run_dir / rpt.CONFIG_FILE).is_file()
+        ):
+            raise PipelineError(
+                f"{run_dir}: not a pipeline run folder; refusing to delete it with --force"
+            )
+    recorded = Path(state["checkpoint_dir"]) if state and state.get("checkpoint_dir") else None
+    folders = [f for f in dict.fromkeys([ckpt_dir, recorded]) if f is not None and f.is_dir()]
+    for folder in folders:
+        foreign = foreign_entries(folder)
+        if foreign:
+            raise PipelineError(
+                f"{folder}: holds files simdr did not write (first: {foreign[0]}); refusing to "
+                "delete it with --force (is train.save_dir right?)"
+            )
+        if is_locked(folder):
+            raise PipelineError(f"{folder}: in use by a running `simdr train`; not deleted")
     if run_dir.exists():
-        if state is None and any(run_dir.iterdir()):
-            if (
-                not any(run_dir.glob("[0-9][0-9]_*.ipynb"))
-                and not (run_dir / rpt.CONFIG_FILE).is_file()
-            ):
-                raise PipelineError(
-                    f"{run_dir}: not a pipeline run folder; refusing to delete it with --force"
-                )
         shutil.rmtree(run_dir)
         say(f"--force: removed {_rel(run_dir, root)}/")
-    recorded = Path(state["checkpoint_dir"]) if state and state.get("checkpoint_dir") else None
-    for folder in {ckpt_dir, recorded} - {None}:
-        if folder is not None and folder.is_dir():
-            shutil.rmtree(folder)
-            say(f"--force: removed {_rel(folder, root)}/")
+    for folder in folders:
+        shutil.rmtree(folder)
+        say(f"--force: removed {_rel(folder, root)}/")
 
 
 # ============================================================================ CLI

@@ -412,6 +412,38 @@ def remove_report(run_dir: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def remove_stale_outputs(
+    run_dir: str | os.PathLike, to_run: Sequence[str], notebooks: Sequence[str]
+) -> list[str]:
+    """Delete what the notebooks about to run, or notebooks that no longer exist, wrote.
+
+    ``to_run``: the notebook stems that will run now; ``notebooks``: all current stems. Run
+    files (:data:`RUN_FILES`), figures (named after their notebook's number, ``04_*.png``)
+    and executed notebooks of those notebooks are removed, so a report never shows results
+    of an earlier run (e.g. the metrics of a notebook that was deleted since). Returns the
+    removed names.
+    """
+    root = Path(run_dir)
+    gone = set(to_run) | {nb for nb in RUN_FILES.values() if nb not in notebooks}
+    numbers = {nb.split("_", 1)[0] for nb in gone}
+    kept = {nb.split("_", 1)[0] for nb in notebooks if nb not in gone}
+    removed = []
+    candidates = [root / name for name, nb in RUN_FILES.items() if nb in gone]
+    candidates += [
+        p for p in root.glob("[0-9][0-9]_*.ipynb") if p.stem in gone or p.stem not in notebooks
+    ]
+    figures = root / FIGURES_DIR
+    if figures.is_dir():
+        candidates += [
+            p for p in figures.glob("*.png") if p.name[:2] in numbers or p.name[:2] not in kept
+        ]
+    for path in candidates:
+        if path.is_file():
+            path.unlink()
+            removed.append(str(path.relative_to(root)))
+    return removed
+
+
 # ============================================================================ report
 @dataclass
 class Block:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -204,11 +203,15 @@ def test_force_refuses_to_delete_a_folder_the_pipeline_did_not_make(tmp_path: Pa
 
 
 def test_a_run_held_by_a_live_pipeline_is_refused(tmp_path: Path) -> None:
+    from simdr_lib.run_lock import RunLock, RunLockError
+
     run_dir = tmp_path / "reports" / "busy"
-    run_dir.mkdir(parents=True)
-    (run_dir / ".pipeline.lock").write_text(str(os.getppid()))
-    with pytest.raises(PipelineError, match="another `simdr pipeline`"):
-        run_pipeline({"run_name": "busy", "reports_dir": str(tmp_path / "reports")}, stream=None)
+    with RunLock(run_dir, "simdr pipeline"):  # a flock on another descriptor, as another process
+        with pytest.raises(RunLockError, match=r"busy: in use by `simdr pipeline` \(pid \d+\)"):
+            run_pipeline(
+                {"run_name": "busy", "reports_dir": str(tmp_path / "reports")}, stream=None
+            )
+    assert not run_dir.exists()
 
 
 # ----------------------------------------------------------------------------- plumbing

@@ -95,7 +95,7 @@ def test_infer(setup: dict, small_dataset: Path, capsys) -> None:
 def test_train_initial_weights(flag: str, setup: dict, capsys) -> None:
     rc = main(["train", "-c", CONFIG, *setup["opts"], flag, str(setup["evil"]), "--quiet"])
     _refused(capsys, rc, setup["marker"])
-    assert not (setup["base"] / "ckpt").exists()
+    assert tree(setup["base"] / "ckpt") == {}  # no run folder, no lock file
 
 
 def test_train_resume(setup: dict, capsys) -> None:
@@ -139,5 +139,5 @@ def test_pipeline(route: str, setup: dict, small_dataset: Path, capsys) -> None:
     rc = main([*args, "--quiet"])
     err = _refused(capsys, rc, setup["marker"])
     assert str(setup["evil"].name) in err or "last.pdckpt" in err
-    assert not (base / "reports").exists()
+    assert tree(base / "reports") == {}  # no run folder, no report, no lock file
     assert tree(base / "checkpoints") == before

@@ -6,41 +6,70 @@ Files written by training under ``checkpoints/<run>/``:
   epoch, global step, best AP, config). Written at the end of every epoch.
 - ``best.pdparams`` / ``model_final.pdparams``: model state dicts only (for eval/export/infer).
 
-Every file is written to ``<name>.tmp`` first and renamed into place (``os.replace`` is atomic
-on POSIX), so an interrupted run never leaves a half-written checkpoint behind. The files are
+Every file is written to a unique temporary file first and renamed into place
+(:func:`simdr_lib.atomic_io.write_file_atomic`), so an interrupted or failing save never
+leaves a half-written checkpoint behind and never touches the previous one. The files are
 ``paddle.save`` pickles (``paddle.load`` reads them too); this project reads them back only
 through the restricted reader of :mod:`simdr_lib.weights`, like any file from elsewhere.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from simdr_lib.atomic_io import write_file_atomic
 from simdr_lib.weights.layouts import CHECKPOINT_FORMAT
 
 __all__ = [
+    "CHECKPOINT_FILES",
     "CHECKPOINT_FORMAT",
+    "RUN_ENTRIES",
+    "RUN_OUTPUTS",
     "atomic_paddle_save",
+    "foreign_entries",
     "portable_optimizer_state",
     "restore_optimizer_state",
     "save_checkpoint",
 ]
 
 
+#: the weights files of a run folder
+CHECKPOINT_FILES = ("last.pdckpt", "best.pdparams", "model_final.pdparams")
+#: files training writes into the run folder (``--overwrite`` removes them)
+RUN_OUTPUTS = (*CHECKPOINT_FILES, "train_log.csv", "train_summary.json")
+#: everything this project puts in ``<save_dir>/<run>/`` (besides ``*.tmp`` files): the
+#: training outputs, its config, the results ``simdr eval`` writes next to the weights, the
+#: VisualDL log and export folders; ``--force`` deletes only such folders
+RUN_ENTRIES = (
+    *RUN_OUTPUTS,
+    "config.yml",
+    "keypoints_val_results.json",
+    "vdl",
+    "export",
+    "inference_model",
+)
+
+
+def foreign_entries(folder: str | Path) -> list[str]:
+    """Names in ``folder`` this project does not write there (see :data:`RUN_ENTRIES`)."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name for p in root.iterdir() if p.name not in RUN_ENTRIES and not p.name.endswith(".tmp")
+    )
+
+
 def atomic_paddle_save(obj: Any, path: str | Path) -> Path:
-    """``paddle.save`` to ``path`` through a temporary file and an atomic rename."""
+    """``paddle.save`` to ``path`` through a unique temporary file and an atomic rename.
+
+    Raises:
+        OutputError: the file cannot be written (disk full, ...); the previous file stays.
+    """
     import paddle
 
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    paddle.save(obj, str(tmp))
-    with open(tmp, "rb") as fh:  # make sure the bytes are on disk before the rename
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
-    return p
+    return write_file_atomic(path, lambda tmp: paddle.save(obj, tmp))
 
 
 def save_checkpoint(path: str | Path, **payload: Any) -> Path:

@@ -254,6 +254,24 @@ def _check_results(coco_gt: Any, results: Sequence[dict[str, Any]]) -> None:
         )
 
 
+def _require_gt_people(coco_gt: Any, image_ids: Sequence[int] | None) -> None:
+    """COCO AP averages over ground-truth people: with none it is undefined, not 0.
+
+    Raises:
+        DataError: no non-crowd person annotation with a labeled keypoint in the images.
+    """
+    ids = set(coco_gt.getImgIds() if image_ids is None else image_ids)
+    anns = coco_gt.dataset.get("annotations", [])
+    if not any(
+        a.get("image_id") in ids and not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0
+        for a in anns
+    ):
+        raise DataError(
+            f"no ground-truth people with labeled keypoints in the {len(ids)} evaluated "
+            "image(s): COCO keypoint AP is undefined"
+        )
+
+
 def evaluate_coco_with_summary(
     coco_gt: Any,
     results: Sequence[dict[str, Any]],
@@ -271,6 +289,7 @@ def evaluate_coco_with_summary(
 
     results = list(results)
     _check_results(coco_gt, results)
+    _require_gt_people(coco_gt, image_ids)
     if results_file is not None:
         write_json_atomic(results_file, results, indent=None)
     if not results:
@@ -320,7 +339,8 @@ def evaluate_coco(
 
     Raises:
         DataError: results whose keypoint length is not 3*K of the GT category, unknown
-            categories or image ids, or missing fields.
+            categories or image ids, or missing fields; no ground-truth person with
+            keypoints in the evaluated images (AP undefined).
     """
     return evaluate_coco_with_summary(coco_gt, results, results_file, sigmas, image_ids)[0]
 

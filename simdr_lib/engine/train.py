@@ -14,6 +14,7 @@ import csv
 import io
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,15 +23,19 @@ from typing import Any
 
 import numpy as np
 
-from simdr_lib.atomic_io import write_json_atomic, write_text_atomic
+from simdr_lib.atomic_io import remove_stale_temporaries, write_json_atomic, write_text_atomic
 from simdr_lib.config import Config, save_config
 from simdr_lib.engine.checkpoint import (
+    CHECKPOINT_FILES,
+    RUN_OUTPUTS,
     atomic_paddle_save,
+    foreign_entries,
     portable_optimizer_state,
     restore_optimizer_state,
     save_checkpoint,
 )
 from simdr_lib.errors import CheckpointError, TrainingError
+from simdr_lib.run_lock import RunLock
 from simdr_lib.weights import (
     WeightsFile,
     load_model_weights,
@@ -89,6 +94,7 @@ def train(
     cfg: Config,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     do_eval: bool = False,
     use_vdl: bool = False,
     progress: bool = True,
@@ -98,11 +104,71 @@ def train(
 
     ``resume`` continues from ``last.pdckpt`` (model, optimizer, scheduler, epoch, best AP);
     without a checkpoint to resume from, ``cfg.model.pretrained`` / ``cfg.weights`` initialize
-    the model. Every weights file is read (safely, see :mod:`simdr_lib.weights`) before
-    anything is written, so a refused file leaves no trace. A non-finite loss stops the run
-    with :class:`TrainingError`; the last checkpoint (written at the previous epoch end) is
-    left untouched.
+    the model. A folder that already holds a run is refused unless ``resume`` (continue it)
+    or ``overwrite`` (its checkpoints are removed first, so no stale ``best.pdparams``
+    survives). The folder is locked for the run (:class:`~simdr_lib.run_lock.RunLock`: a
+    second ``simdr train`` of the same name is refused), temporary files a killed save left
+    are removed, and a run that fails before it wrote anything leaves no folder behind.
+    Every weights file is read (safely, see :mod:`simdr_lib.weights`) before anything is
+    written, so a refused file leaves no trace. A non-finite loss stops the run with
+    :class:`TrainingError`; the last checkpoint (written at the previous epoch end) is left
+    untouched.
     """
+    run_dir = run_dir_for(cfg)
+    if int(os.environ.get("PADDLE_TRAINER_ID", "0")) != 0:  # data-parallel ranks > 0 write nothing
+        return _train(cfg, resume, do_eval, use_vdl, progress, on_epoch_end)
+    existed = run_dir.exists()
+    failed = False
+    try:
+        with RunLock(run_dir, "simdr train"):
+            _prepare_run_dir(run_dir, resume, overwrite)
+            return _train(cfg, resume, do_eval, use_vdl, progress, on_epoch_end)
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        left = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
+        if failed and not existed and left <= {"config.yml"}:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a folder that is not a run; clear stale temporaries; refuse (or, with
+    ``overwrite``, clear) an existing run."""
+    foreign = foreign_entries(run_dir)
+    if foreign:
+        raise TrainingError(
+            f"{run_dir}: holds files simdr did not write (first: {foreign[0]}); it is not a "
+            "training run folder: choose another name (-o name=...) or train.save_dir"
+        )
+    stale = remove_stale_temporaries(run_dir)
+    if stale:
+        size = sum(n for _, n in stale) / 1e6
+        print(f"removed {len(stale)} temporary file(s) ({size:.1f} MB) left by an interrupted save")
+    existing = [n for n in RUN_OUTPUTS if (run_dir / n).exists()]
+    checkpoints = [n for n in existing if n in CHECKPOINT_FILES]
+    if not checkpoints or (resume and (run_dir / "last.pdckpt").is_file()):
+        return
+    if not overwrite:
+        raise TrainingError(
+            f"{run_dir}: already holds a run ({', '.join(checkpoints)}); pass --resume to "
+            "continue it, --overwrite to start it over (its checkpoints are replaced), or "
+            "choose another name (-o name=...)"
+        )
+    for name in existing:
+        (run_dir / name).unlink()
+    print(f"--overwrite: removed {', '.join(existing)} from {run_dir}")
+
+
+def _train(
+    cfg: Config,
+    resume: bool,
+    do_eval: bool,
+    use_vdl: bool,
+    progress: bool,
+    on_epoch_end: Callable[[dict[str, float]], None] | None,
+) -> TrainResult:
+    """The training run itself (see :func:`train`; the run folder is prepared and locked)."""
     import paddle
     import paddle.distributed as dist
     from tqdm.auto import tqdm
@@ -115,7 +181,7 @@ def train(
         make_loader,
     )
     from simdr_lib.device import set_device
-    from simdr_lib.engine.validate import evaluate_model
+    from simdr_lib.engine.validate import evaluate_model, require_val_people
     from simdr_lib.factory import (
         arch_signature,
         codec_from_config,
@@ -176,6 +242,8 @@ def train(
     steps_per_epoch = len(sampler)
     # parsed once, not at every evaluation (the COCO val json plus an image check per epoch)
     val_data = load_split(cfg, "val") if (do_eval and main) else None
+    if val_data is not None:
+        require_val_people(val_data)  # before training, not at the first evaluation
 
     # ---- loss, optimizer
     criterion = loss_from_config(cfg)

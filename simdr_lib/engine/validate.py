@@ -11,6 +11,7 @@ import numpy as np
 from simdr_lib.atomic_io import write_json_atomic
 from simdr_lib.config import Config
 from simdr_lib.engine.predict import ProbFn, predict_crops
+from simdr_lib.errors import DataError
 from simdr_lib.keypoints import COCO_FLIP_PAIRS
 
 
@@ -119,6 +120,20 @@ def _eval_ids(cfg: Config, data: Any) -> list[int] | None:
     return sorted(data.coco.getImgIds())[: cfg.eval.max_images]
 
 
+def require_val_people(data: Any) -> None:
+    """Refuse a validation split without usable people: its AP would be undefined, not 0.
+
+    Raises:
+        DataError: naming the annotation file.
+    """
+    if not data.records:
+        raise DataError(
+            f"{data.ann_file}: no usable people to evaluate ({data.num_images} images, none "
+            "with a non-crowd person with labeled keypoints): AP is undefined; fix the "
+            "annotations, or train without --eval"
+        )
+
+
 def evaluate_model(
     cfg: Config,
     model: Any,
@@ -135,6 +150,7 @@ def evaluate_model(
     from simdr_lib.factory import codec_from_config
 
     data = data if data is not None else load_split(cfg, "val")
+    require_val_people(data)
     use_gt = cfg.eval.use_gt_bbox if use_gt_bbox is None else use_gt_bbox
     flip = cfg.eval.flip_test if flip_test is None else flip_test
     records = eval_records(cfg, data, use_gt)

@@ -168,32 +168,27 @@ def convert_weights(
     wf = read_weights(src, "weights file")
     try:
         state, old_meta = state_dict_of(wf.obj)
-        model, head = model_for_state(state)
+        if all(k.startswith(("backbone.", "head.")) for k in state):  # already ours (any net)
+            layout, tensors, skipped = "simdr", dict(state), 0
+            arch = infer_architecture(tensors)
+            head = arch["head"] or "none"
+        else:
+            layout, tensors, skipped, head = _map_foreign(state)
+            arch = infer_architecture(tensors)
+            arch["head"] = None if head == "none" else head
     except CheckpointError as exc:
         raise CheckpointError(f"{src}: {exc}") from None
-    model_state = model.state_dict()
-    if head == "none":  # backbone file: the pose head is not part of it
-        model_state = {k: v for k, v in model_state.items() if k.startswith("backbone.")}
-    mapped = map_state(state, model_state, model.backbone)
-    unexpected = [] if head == "none" else mapped.unexpected  # ImageNet files: classifier
-    if mapped.missing or mapped.mismatched or unexpected:
-        raise CheckpointError(
-            f"{src}: does not convert cleanly ({mapped.title} layout): "
-            + describe_mismatch(mapped.missing, unexpected, mapped.mismatched)
-        )
-    arch = infer_architecture(mapped.tensors)
-    arch["head"] = None if head == "none" else head
     meta = {
         "source_file": str(src),
         "source_sha256": _sha256(src),
         "source_container": wf.container,
-        "source_layout": mapped.layout,
+        "source_layout": layout,
         "architecture": arch,
-        "conventions": conventions_for(mapped.layout),
-        "skipped_tensors": len(mapped.unexpected) + mapped.dropped,
+        "conventions": old_meta.get("conventions") or conventions_for(layout),
+        "skipped_tensors": skipped,
         **({"previous": old_meta} if old_meta else {}),
     }
-    tensors = {k: np.ascontiguousarray(v) for k, v in mapped.tensors.items()}
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     atomic_paddle_save({"format": CONVERTED_FORMAT, "model": tensors, "meta": meta}, out)
     if log is not None:
         what = (
@@ -205,7 +200,23 @@ def convert_weights(
             else f"-o weights={out} {config_hint(arch)}"
         )
         log(
-            f"converted {src} ({LAYOUT_TITLES[mapped.layout]} layout, {what}, "
+            f"converted {src} ({LAYOUT_TITLES[layout]} layout, {what}, "
             f"{len(tensors)} tensors) -> {out}; use it with {use}"
         )
-    return ConvertResult(src, out, mapped.layout, len(tensors), meta)
+    return ConvertResult(src, out, layout, len(tensors), meta)
+
+
+def _map_foreign(state: dict[str, np.ndarray]) -> tuple[str, dict, int, str]:
+    """(layout, our tensors, skipped count, head) of a file in another project's layout."""
+    model, head = model_for_state(state)
+    model_state = model.state_dict()
+    if head == "none":  # backbone file: the pose head is not part of it
+        model_state = {k: v for k, v in model_state.items() if k.startswith("backbone.")}
+    mapped = map_state(state, model_state, model.backbone)
+    unexpected = [] if head == "none" else mapped.unexpected  # ImageNet files: classifier
+    if mapped.missing or mapped.mismatched or unexpected:
+        raise CheckpointError(
+            f"does not convert cleanly ({mapped.title} layout): "
+            + describe_mismatch(mapped.missing, unexpected, mapped.mismatched)
+        )
+    return mapped.layout, mapped.tensors, len(mapped.unexpected) + mapped.dropped, head
