@@ -39,6 +39,14 @@ def tiny_overrides(data_root: Path, save_dir: Path, **extra: object) -> dict[str
     return out
 
 
+def cli_overrides(values: dict[str, object]) -> list[str]:
+    """``["-o", "key=value", ...]`` for a dict of overrides (bools spelled as YAML)."""
+    out: list[str] = []
+    for key, value in values.items():
+        out += ["-o", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
+    return out
+
+
 @pytest.fixture()
 def tiny_cfg(small_dataset: Path, tmp_path: Path):
     from simdr_lib.config import load_config

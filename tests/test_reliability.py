@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT, tiny_overrides
+from conftest import ROOT, cli_overrides, tiny_overrides
 from weights_helpers import tree
 
 from simdr_lib.cli import main
@@ -23,18 +23,10 @@ from simdr_lib.run_lock import RunLock, RunLockError, lock_path
 CONFIG = str(ROOT / "configs" / "demo_tiny.yml")
 
 
-def _opts(values: dict) -> list[str]:
-    out = []
-    for key, value in values.items():
-        out += ["-o", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
-    return out
-
-
 @pytest.fixture()
 def opts(small_dataset: Path, tmp_path: Path) -> list[str]:
     values = tiny_overrides(small_dataset, tmp_path / "ckpt", **{"train.epochs": 1})
-    values["codec.input_size"] = "[48, 64]"
-    return _opts(values)
+    return cli_overrides(values)
 
 
 def _one_line(capsys: pytest.CaptureFixture, rc: int) -> str:
@@ -105,9 +97,8 @@ def test_training_into_a_folder_simdr_did_not_make_is_refused(small_dataset, tmp
     (dataset / "annotations").mkdir(parents=True)
     (dataset / "annotations" / "train.json").write_text("{}")
     values = tiny_overrides(small_dataset, tmp_path / "data", **{"name": "r"})
-    values["codec.input_size"] = "[48, 64]"
     before = tree(tmp_path / "data")
-    err = _one_line(capsys, _train(_opts(values)))
+    err = _one_line(capsys, _train(cli_overrides(values)))
     assert "holds files simdr did not write (first: annotations)" in err
     assert tree(tmp_path / "data") == before
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 import pytest
-from conftest import ROOT, tiny_overrides
+from conftest import ROOT, cli_overrides, tiny_overrides
 from weights_helpers import PEERS
 
 from simdr_lib.cli import main
@@ -151,10 +151,7 @@ def _w4_opts(small_dataset: Path, save_dir: Path, head: str = "simdr") -> list[s
     values.pop("model.tiny_width")
     if head == "heatmap":
         values.update({"model.head": "heatmap", "codec.type": "heatmap", "codec.sigma": 2.0})
-    opts = []
-    for key, value in values.items():
-        opts += ["-o", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
-    return opts
+    return cli_overrides(values)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, tiny_overrides
+from conftest import ROOT, cli_overrides, tiny_overrides
 from weights_helpers import (
     evil_checkpoint,
     evil_paddle_weights,
@@ -22,13 +22,6 @@ from simdr_lib.cli import main
 CONFIG = str(ROOT / "configs" / "demo_tiny.yml")
 
 
-def _opts(values: dict) -> list[str]:
-    out = []
-    for key, value in values.items():
-        out += ["-o", f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
-    return out
-
-
 @pytest.fixture()
 def setup(small_dataset: Path, tmp_path: Path) -> dict:
     """A tiny config's CLI options, a crafted .pdparams for its model, and the marker."""
@@ -36,7 +29,6 @@ def setup(small_dataset: Path, tmp_path: Path) -> dict:
     from simdr_lib.factory import model_from_config
 
     values = tiny_overrides(small_dataset, tmp_path / "ckpt")
-    values["codec.input_size"] = "[48, 64]"
     cfg = load_config(CONFIG, tiny_overrides(small_dataset, tmp_path / "ckpt"))
     marker = tmp_path / "pwned"
     downloads = tmp_path / "downloads"
@@ -45,7 +37,13 @@ def setup(small_dataset: Path, tmp_path: Path) -> dict:
         downloads / "model.pdparams", marker, numpy_state(model_from_config(cfg))
     )
     assert payload_is_live(evil, marker)  # an unrestricted load would run it
-    return {"opts": _opts(values), "evil": evil, "marker": marker, "base": tmp_path, "cfg": cfg}
+    return {
+        "opts": cli_overrides(values),
+        "evil": evil,
+        "marker": marker,
+        "base": tmp_path,
+        "cfg": cfg,
+    }
 
 
 def _refused(capsys: pytest.CaptureFixture, rc: int, marker: Path) -> str:
