@@ -139,3 +139,15 @@ def test_pipeline(route: str, setup: dict, small_dataset: Path, capsys) -> None:
     assert str(setup["evil"].name) in err or "last.pdckpt" in err
     assert tree(base / "reports") == {}  # no run folder, no report, no lock file
     assert tree(base / "checkpoints") == before
+
+
+def test_infer_checks_its_input_before_any_weights(setup: dict, capsys) -> None:
+    missing = setup["base"] / "no_such_folder"
+    rc = main(
+        ["infer", "-c", CONFIG, *setup["opts"], "-o", f"weights={setup['evil']}"]
+        + ["--input", str(missing)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert (
+        rc == 2 and err == f"error: {missing}: input not found (an image, a folder or a COCO json)"
+    )
