@@ -175,3 +175,20 @@ def test_merge_flip_is_mean_and_to_prob_identity() -> None:
     a, b = np.ones((1, 1, 4, 4)), np.zeros((1, 1, 4, 4))
     np.testing.assert_array_equal(codec.merge_flip((a,), (b,))[0], 0.5)
     assert codec.to_prob((a,))[0] is not None and np.array_equal(codec.to_prob((a,))[0], a)
+
+
+def test_dark_is_exact_near_every_border() -> None:
+    """Gaussian targets decode to their sub-pixel position with DARK up to the last heatmap
+    pixel of each side (zero-padded blurring pulled them inwards by up to ~3 crop px: the
+    issue's repro x=2.87 decoded to 5.69)."""
+    codec = HeatmapCodec((192, 256), use_dark=True)
+    near = np.concatenate([np.linspace(4.0, 40.0, 145), np.linspace(150.0, 186.0, 145)])
+    for axis, size in ((0, 192), (1, 256)):
+        pos = near if axis == 0 else near * (256 / 192)
+        kp = np.full((1, len(pos), 2), 100.0)
+        kp[0, :, axis] = np.clip(pos, 4.0, size - 5.0)
+        hm = codec.encode(kp, np.ones((1, len(pos))))["heatmap"]
+        decoded = codec.decode((hm,))[0]
+        np.testing.assert_allclose(decoded[0, :, axis], kp[0, :, axis], atol=1e-3)
+    repro = codec.encode(np.array([[[2.87, 127.5]]]), np.ones((1, 1)))["heatmap"]
+    np.testing.assert_allclose(codec.decode((repro,))[0][0, 0], [2.87, 127.5], atol=1e-3)

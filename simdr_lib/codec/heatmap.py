@@ -10,8 +10,9 @@ Conventions:
   axis whose neighbours both exist, times ``stride``.
 - DARK decode: blur the heatmap with the training sigma (zero padding, as DARK's reference
   code), take the log, and at the argmax apply ``offset = -H^-1 grad`` from central
-  differences (exact for an untruncated Gaussian since its log is a quadratic; within ~1
-  heatmap pixel of the border the zero padding biases the estimate towards the interior).
+  differences (exact for a Gaussian since its log is a quadratic). Near the border, where
+  the padding would bias the blur, the unblurred log-heatmap is used (see
+  :func:`dark_offset`).
 - Flip: mirror the width axis and move the content one heatmap pixel towards *higher*
   indices (the official HRNet ``SHIFT_HEATMAP``; the vacated column gets the map's minimum,
   not a copy of the edge column). With ``x' = W-1-x`` and ``W`` a multiple of
@@ -109,7 +110,15 @@ def quarter_offset(heatmaps: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.n
 
 
 def dark_offset(heatmaps: np.ndarray, xs: np.ndarray, ys: np.ndarray, sigma: float) -> np.ndarray:
-    """DARK sub-pixel offset ``-H^-1 grad`` of the blurred log-heatmap at ``(xs, ys)``.
+    """DARK sub-pixel offset ``-H^-1 grad`` of the log-heatmap at ``(xs, ys)``.
+
+    The heatmap is blurred with the training sigma first (DARK's modulation), but only where
+    the blur window of the 3x3 stencil lies inside the grid: zero padding (DARK's reference
+    code) pulls joints near the border inwards by up to ~3 crop px, and edge replication
+    pushes them outwards, so within ``ceil(3 sigma) + 1`` px of the border the unblurred
+    log-heatmap is used (exact for a Gaussian, whose log is a quadratic). The stencil uses
+    the +-1 neighbours, so refinement needs 1 px to the border (the reference code's +-2
+    second differences need 2).
 
     Args:
         heatmaps: ``(N, K, h, w)``; xs, ys: ``(N, K)`` integer argmax.
@@ -122,7 +131,10 @@ def dark_offset(heatmaps: np.ndarray, xs: np.ndarray, ys: np.ndarray, sigma: flo
     n, k, h, w = heatmaps.shape
     hm = heatmaps.astype(np.float64)
     blurred = blur_matrix(h, sigma) @ hm @ blur_matrix(w, sigma).T
-    logs = np.log(np.maximum(blurred, _DARK_LOG_FLOOR)).reshape(n, k, h * w)
+    reach = max(1, math.ceil(3.0 * sigma)) + 1  # blur radius + the stencil's neighbour
+    inner = (xs >= reach) & (xs <= w - 1 - reach) & (ys >= reach) & (ys <= h - 1 - reach)
+    source = np.where(inner[..., None, None], blurred, hm)
+    logs = np.log(np.maximum(source, _DARK_LOG_FLOOR)).reshape(n, k, h * w)
 
     def at(dx: int, dy: int) -> np.ndarray:
         return _gather(logs, w, ys + dy, xs + dx)
