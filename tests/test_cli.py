@@ -35,6 +35,15 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture) -> None:
         ("heatmap_hrnet_w32_256x192.yml", 28.5),
         ("heatmap_hrnet_w48_384x288.yml", 63.6),
         ("simdr_hrnet_w32_256x192.yml", 31.3),
+        # the paper's low-resolution configs (official SimDR table: W32 28.6M / 29.1M)
+        ("simdr_hrnet_w32_64x64.yml", 28.6),
+        ("simdr_hrnet_w32_128x128.yml", 29.1),
+        ("heatmap_hrnet_w32_64x64.yml", 28.5),
+        ("heatmap_hrnet_w32_128x128.yml", 28.5),
+        ("simdr_hrnet_w48_64x64.yml", 63.7),
+        ("simdr_hrnet_w48_128x128.yml", 64.1),
+        ("heatmap_hrnet_w48_64x64.yml", 63.6),
+        ("heatmap_hrnet_w48_128x128.yml", 63.6),
     ],
 )
 def test_model_info_counts(config: str, expected_m: float, capsys: pytest.CaptureFixture) -> None:
