@@ -16,7 +16,7 @@ PADDLE26 ?= paddlepaddle==2.6.2
 COMPAT_TESTS ?= tests/test_chain.py tests/test_export.py tests/test_infer.py \
 	tests/test_weights_reader.py tests/test_weights_peers.py tests/test_weights_compat.py
 
-.PHONY: setup demo test lint format bench clean-venv lab setup-paddle26 test-compat bench-deploy
+.PHONY: setup demo study test lint format bench clean-venv lab setup-paddle26 test-compat bench-deploy
 
 setup: $(STAMP)
 
@@ -30,6 +30,11 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/simdr pipeline
+
+# The low-resolution study (heatmap / DARK / SimDR / SA-SimDR at 3 input sizes, 2 seeds;
+# about 45 minutes on 2 CPU cores) -> reports/lowres/report.html
+study: setup
+	$(BIN)/simdr pipeline --run lowres --notebooks 08_lowres_study
 
 # JupyterLab on the notebooks with the project's kernel "Python (simdr)".
 lab: setup

@@ -51,6 +51,8 @@ DEFAULT_RUN = "demo"
 KERNEL_NAME = "python3"
 STATE_VERSION = 1
 KERNEL_LOG = "kernel.log"
+#: notebooks the pipeline runs only when named (``--notebooks``): long studies
+ON_REQUEST_NOTEBOOKS = ("08_lowres_study",)
 TRAINING_NOTEBOOK = "03_training"  # resumes from <save_dir>/<run>/last.pdckpt (parameter resume)
 # Tags that name no step (papermill's own and the parameters cells).
 _PAPERMILL_TAGS = {"parameters", "injected-parameters", "papermill-error-cell-tag"}
@@ -569,13 +571,24 @@ def save_visualization(
 
 
 # ============================================================================ driver side
-def list_notebooks(root: Path | None = None) -> list[Path]:
-    """``notebooks/NN_*.ipynb`` in order."""
+def list_notebooks(root: Path | None = None, names: Sequence[str] | None = None) -> list[Path]:
+    """``notebooks/NN_*.ipynb`` in order: ``names`` (stems) if given, else the default set.
+
+    The default set leaves out :data:`ON_REQUEST_NOTEBOOKS` (long studies).
+    """
     folder = (root or project_root()) / "notebooks"
     books = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if p.is_file())
     if not books:
         raise PipelineError(f"{folder}: no numbered notebooks (NN_name.ipynb)")
-    return books
+    if not names:
+        return [p for p in books if p.stem not in ON_REQUEST_NOTEBOOKS]
+    by_stem = {p.stem: p for p in books}
+    unknown = [n for n in names if n not in by_stem]
+    if unknown:
+        raise ConfigError(
+            f"unknown notebook {unknown[0]!r}; the notebooks are {', '.join(by_stem)}"
+        )
+    return [by_stem[n] for n in sorted(dict.fromkeys(names))]
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
@@ -778,6 +791,7 @@ def resolve_parameters(
 def run_pipeline(
     parameters: dict[str, Any] | None = None,
     *,
+    notebooks: Sequence[str] | None = None,
     force: bool = False,
     root: str | os.PathLike | None = None,
     stream: IO[str] | None | Any = "stdout",
@@ -790,6 +804,7 @@ def run_pipeline(
     Args:
         parameters: notebook parameters (``config``, ``run_name``, ``data_root``, ``epochs``,
             ``device``, ``overrides``, ``reports_dir``, ...); unknown names are refused.
+        notebooks: the notebook stems to run (default: 01..07, not the on-request studies).
         force: delete the run's report folder and its checkpoints and run every notebook.
         root: project root (default: found from the cwd).
         stream: where progress lines go (default ``sys.stdout`` at call time; None: silent);
@@ -806,7 +821,7 @@ def run_pipeline(
         stream = sys.stdout
     say = (lambda msg: print(msg, file=stream, flush=True)) if stream else (lambda msg: None)
     root = Path(root).resolve() if root is not None else project_root()
-    books = list_notebooks(root)
+    books = list_notebooks(root, notebooks)
     params, declared = resolve_parameters(parameters, books)
     run = params["run_name"]
     run_dir = resolve(params.get("reports_dir", "reports"), root) / run
@@ -1091,6 +1106,13 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="delete reports/<run>/ and checkpoints/<run>/ first and run every notebook",
     )
+    p.add_argument(
+        "--notebooks",
+        nargs="+",
+        metavar="NAME",
+        help="run these notebooks only (default: 01..07; the low-resolution study "
+        "08_lowres_study runs only when named: --run lowres --notebooks 08_lowres_study)",
+    )
     p.add_argument("--list", action="store_true", help="list notebooks and parameters, then exit")
     p.add_argument("--quiet", action="store_true", help="only progress lines, no notebook output")
     p.set_defaults(func=cmd_pipeline)
@@ -1113,14 +1135,14 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         params["overrides"] = extra
     if args.list:
         root = project_root()
-        books = list_notebooks(root)
+        books = list_notebooks(root, args.notebooks)
         merged, declared = resolve_parameters(params, books)
         for book in books:
             print(f"{book.stem}: {', '.join(declared[book.stem])}")
         print("values: " + json.dumps(merged))
         return 0
     try:
-        run_pipeline(params, force=args.force, show_output=not args.quiet)
+        run_pipeline(params, notebooks=args.notebooks, force=args.force, show_output=not args.quiet)
     except KeyboardInterrupt:
         print(
             "interrupted: completed notebooks are kept; run the same command again to resume",

@@ -43,6 +43,8 @@ TRAINING_FILE = "training.json"
 METRICS_FILE = "metrics.json"
 EXPORT_FILE = "export.json"
 VISUALIZATION_FILE = "visualization.json"
+STUDY_FILE = "lowres_study.json"  # = simdr_lib.lowres_study.STUDY_FILE
+STUDY_NOTEBOOK = "08_lowres_study"
 FIGURES_DIR = "figures"
 REPORT_FILES = ("report.html", "report.md", "report.json")
 RUN_FILES = {
@@ -53,6 +55,7 @@ RUN_FILES = {
     METRICS_FILE: "04_evaluation",
     EXPORT_FILE: "05_export",
     VISUALIZATION_FILE: "06_visualization",
+    STUDY_FILE: STUDY_NOTEBOOK,
 }
 COCO_COLUMNS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
@@ -520,7 +523,11 @@ def _collect(run_dir: Path) -> tuple[list[Block], dict[str, Any], list[str]]:
     cfg_text = (run_dir / CONFIG_FILE).read_text() if (run_dir / CONFIG_FILE).is_file() else ""
     cfg = (yaml.safe_load(cfg_text) or {}) if cfg_text else {}
     data = {name: read_json(run_dir / name) for name in RUN_FILES}
-    missing = [f"{n} ({nb})" for n, nb in RUN_FILES.items() if data[n] is None]
+    # the notebooks of this run (all but the on-request study when run interactively)
+    ran = set((state or {}).get("notebooks") or set(RUN_FILES.values()) - {STUDY_NOTEBOOK})
+    missing = [f"{n} ({nb})" for n, nb in RUN_FILES.items() if nb in ran and data[n] is None]
+    if ran == {STUDY_NOTEBOOK}:
+        return _study_report(run_dir, cfg_text, state, data[STUDY_FILE], missing)
     dataset, env, model = data[DATASET_FILE], data[ENVIRONMENT_FILE], data[MODEL_FILE]
     training, metrics = data[TRAINING_FILE], data[METRICS_FILE]
     export, vis = data[EXPORT_FILE], data[VISUALIZATION_FILE]
@@ -570,6 +577,9 @@ def _collect(run_dir: Path) -> tuple[list[Block], dict[str, Any], list[str]]:
         b += _figure_blocks(run_dir, [("04_per_joint", "per-joint accuracy")], used)
     else:
         b.append(Block("note", "not available: run notebook 04_evaluation"))
+
+    if data[STUDY_FILE]:
+        b += _study_blocks(run_dir, data[STUDY_FILE], used)
 
     b.append(Block("h2", "Training"))
     if training:
@@ -676,7 +686,80 @@ def _collect(run_dir: Path) -> tuple[list[Block], dict[str, Any], list[str]]:
         "model": model,
         "export": export,
         "visualization": vis,
+        "lowres_study": (data[STUDY_FILE] or {}).get("summary"),
         "environment": env,
+        "pipeline": {k: v for k, v in (state or {}).items() if k != "parameters"} or None,
+        "generated": _dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    return b, payload, missing
+
+
+def study_sentence(study: dict[str, Any]) -> str:
+    """One sentence per extreme size: SimDR / SA-SimDR vs heatmap (and DARK) AP."""
+    summary = study.get("summary") or []
+    sizes = sorted({tuple(e["size"]) for e in summary}, key=lambda s: s[0] * s[1])
+    parts = []
+    for size in dict.fromkeys([sizes[0], sizes[-1]] if sizes else []):
+        ap = {e["representation"]: e["AP"] for e in summary if tuple(e["size"]) == size}
+        text = ", ".join(f"{rep} {value:.3f}" for rep, value in ap.items())
+        parts.append(f"at {size[0]}x{size[1]}: {text}")
+    seeds = len(study.get("settings", {}).get("seeds", [])) or 1
+    return "Low-resolution study (COCO AP on GT boxes, mean of {} seed{}) {}.".format(
+        seeds, "s" if seeds > 1 else "", "; ".join(parts) or "without results"
+    )
+
+
+def _study_blocks(run_dir: Path, study: dict[str, Any], used: set[str]) -> list[Block]:
+    """Table and figures of the low-resolution study (all drawn from its json)."""
+    from simdr_lib.lowres_study import study_table
+
+    s = study.get("settings", {})
+    minutes = float(study.get("wall_time_s") or 0.0) / 60
+    blocks = [
+        Block("h2", "Low-resolution study: heatmap vs SimDR"),
+        Block(
+            "p",
+            f"The same `{s.get('backbone')}` backbone trained {s.get('epochs')} epochs per cell "
+            f"as each representation at each input size, seeds {s.get('seeds')}; validation "
+            f"people on ground-truth boxes with flip test ({minutes:.0f} min). AP / AP75: "
+            "mean over seeds (range); error: mean distance to the labeled joints in image px.",
+        ),
+        Block("table", table=study_table(study)),
+    ]
+    return blocks + _figure_blocks(
+        run_dir,
+        [
+            ("08_ap_vs_size", "AP against input size (bars: range over seeds)"),
+            ("08_side_by_side", "the same people at the smallest size: heatmap vs SimDR"),
+        ],
+        used,
+    )
+
+
+def _study_report(
+    run_dir: Path,
+    cfg_text: str,
+    state: dict[str, Any] | None,
+    study: dict[str, Any] | None,
+    missing: list[str],
+) -> tuple[list[Block], dict[str, Any], list[str]]:
+    """The report of a run that is only the low-resolution study."""
+    headline = study_sentence(study) if study else "The low-resolution study has no results."
+    used: set[str] = set()
+    b = [Block("p", f"**{headline}**")]
+    if study:
+        b += _study_blocks(run_dir, study, used)
+    else:
+        b.append(Block("note", "not available: run notebook 08_lowres_study"))
+    b.append(Block("h2", "Configuration (base of every cell)"))
+    b.append(Block("pre", cfg_text or "(config.yml missing)"))
+    payload = {
+        "run": run_dir.name,
+        "complete": not missing,
+        "missing": missing,
+        "summary": headline,
+        "AP": None,  # no single model: the study's APs are in lowres_study
+        "lowres_study": {k: v for k, v in (study or {}).items() if k != "cells"},
         "pipeline": {k: v for k, v in (state or {}).items() if k != "parameters"} or None,
         "generated": _dt.datetime.now().isoformat(timespec="seconds"),
     }

@@ -48,6 +48,7 @@ RUN_ENTRIES = (
     "vdl",
     "export",
     "inference_model",
+    "study",  # the low-resolution study's cell runs (notebook 08)
 )
 
 

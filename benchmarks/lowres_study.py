@@ -1,0 +1,89 @@
+"""The low-resolution study: heatmap (plain, DARK) vs SimDR vs SA-SimDR at several input sizes.
+
+    python benchmarks/lowres_study.py [--sizes 24x32 48x64 96x128] [--heads heatmap simdr
+        sa_simdr] [--seeds 0 1] [--epochs 12] [--backbone tiny] [--data-root DIR] [-o k=v]
+
+Same backbone, same epoch budget per cell, GT boxes + flip test on the validation split (see
+:mod:`simdr_lib.lowres_study`). The default takes about 45 minutes on 2 CPU cores. Prints the
+table (mean and range over seeds) and writes ``reports/bench/lowres/lowres_study.json`` plus
+the figures drawn from it (``ap_vs_size.png``, ``side_by_side.png``); checkpoints go to
+``reports/bench/lowres/checkpoints`` so a rerun continues an interrupted study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+from simdr_lib.config import parse_overrides
+from simdr_lib.lowres_study import (
+    STUDY_FILE,
+    StudySettings,
+    plot_ap_vs_size,
+    plot_side_by_side,
+    run_study,
+    table_rows,
+)
+from simdr_lib.viz import figure_png
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 48x64, got {text!r}") from None
+    return w, h
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = StudySettings()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", nargs="+", type=_size, default=list(defaults.sizes))
+    p.add_argument("--heads", nargs="+", default=list(defaults.heads))
+    p.add_argument("--seeds", nargs="+", type=int, default=list(defaults.seeds))
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--backbone", default=defaults.backbone)
+    p.add_argument("--tiny-width", type=int, default=defaults.tiny_width)
+    p.add_argument("--config", default=str(ROOT / defaults.config))
+    p.add_argument("--data-root", default="")
+    p.add_argument("--device", default="auto")
+    p.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", default="reports/bench/lowres", help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+
+    settings = StudySettings(
+        sizes=tuple(args.sizes),
+        heads=tuple(args.heads),
+        seeds=tuple(args.seeds),
+        epochs=args.epochs,
+        backbone=args.backbone,
+        tiny_width=args.tiny_width,
+        config=args.config,
+        data_root=args.data_root,
+        device=args.device,
+        overrides=parse_overrides(args.opt),
+    )
+    out = Path(args.out)
+    study = run_study(settings, out, progress=not args.quiet)
+    (out / "ap_vs_size.png").write_bytes(figure_png(plot_ap_vs_size(study)))
+    (out / "side_by_side.png").write_bytes(figure_png(plot_side_by_side(study)))
+
+    header = ["input", "representation", "AP", "AP75", "error px"]
+    rows = table_rows(study)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print()
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    machine = f"{platform.processor() or platform.machine()}, {platform.system()}"
+    minutes = study["wall_time_s"] / 60
+    print(f"\n{len(study['cells'])} rows in {minutes:.1f} min on {machine}; {out / STUDY_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
