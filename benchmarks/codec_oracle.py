@@ -8,7 +8,8 @@ resolution lose it at low resolution unless refined (DARK).
 
     python benchmarks/codec_oracle.py [--root data/synthetic] [--sizes 64x48 256x192]
 
-Prints a table and writes ``reports/bench/codec_oracle.json``.
+Prints a table (AP, AP50, AP75, APm, APl, AR, mean error) with the number of GT people per
+COCO area class, and writes ``reports/bench/codec_oracle.json``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from simdr_lib.codec import HeatmapCodec, SimDRCodec
 from simdr_lib.data.coco import load_coco_keypoints
-from simdr_lib.data.synthetic import generate_synthetic_coco
+from simdr_lib.data.synthetic import count_area_classes, generate_synthetic_coco
 from simdr_lib.data.transforms import (
     affine_points,
     box_to_center_scale,
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     paths = generate_synthetic_coco(args.root, progress=False)  # no-op when already there
     data = load_coco_keypoints(paths.val_ann, paths.val_images)
+    classes = count_area_classes([r.area for r in data.records])
     rows = []
     t0 = time.perf_counter()
     for size in args.sizes:
@@ -109,14 +111,22 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"size": size, "codec": name, **stats, "time_s": time.perf_counter() - t})
     total = time.perf_counter() - t0
 
-    header = f"{'input HxW':<10}{'codec':<22}{'AP':>7}{'AP50':>7}{'AP75':>7}{'AR':>7}{'err px':>8}"
-    print(f"Codec oracle on {len(data.records)} GT people of {paths.val_ann}")
+    header = (
+        f"{'input HxW':<10}{'codec':<22}{'AP':>7}{'AP50':>7}{'AP75':>7}{'APm':>7}{'APl':>7}"
+        f"{'AR':>7}{'err px':>8}"
+    )
+    print(
+        f"Codec oracle on {len(data.records)} GT people of {paths.val_ann} "
+        f"(by area: {classes['small']} small < 32^2, {classes['medium']} medium, "
+        f"{classes['large']} large > 96^2)"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
             f"{r['size']:<10}{r['codec']:<22}{r['AP']:>7.4f}{r['AP50']:>7.4f}"
-            f"{r['AP75']:>7.4f}{r['AR']:>7.4f}{r['mean_err_px']:>8.3f}"
+            f"{r['AP75']:>7.4f}{r['APm']:>7.4f}{r['APl']:>7.4f}{r['AR']:>7.4f}"
+            f"{r['mean_err_px']:>8.3f}"
         )
     print(f"total {total:.1f}s")
     out = Path(args.out)
@@ -126,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "benchmark": "codec_oracle",
                 "people": len(data.records),
+                "area_classes": classes,
                 "rows": rows,
                 "total_time_s": total,
                 "machine": platform.platform(),

@@ -143,19 +143,9 @@ def _cell_config(
     return load_config(settings.config, values)
 
 
-def _pixel_error(preds: Any) -> float:
-    """Mean distance (image px) between predicted and labeled ground-truth joints."""
-    gt = preds.gt_keypoints_img
-    if gt is None or not len(gt):
-        return float("nan")
-    labeled = gt[..., 2] > 0
-    dist = np.linalg.norm(preds.keypoints_img - gt[..., :2], axis=-1)
-    return float(dist[labeled].mean()) if labeled.any() else float("nan")
-
-
 def _evaluate_cell(cfg: Config, model: Any, head: str, examples: int) -> list[dict[str, Any]]:
     """One row per representation of the trained ``model`` (GT boxes, flip test)."""
-    from simdr_lib.engine.validate import evaluate_model
+    from simdr_lib.engine.validate import evaluate_model, mean_pixel_error
 
     rows = []
     for rep in REPRESENTATIONS[head]:
@@ -167,7 +157,7 @@ def _evaluate_cell(cfg: Config, model: Any, head: str, examples: int) -> list[di
                 "representation": rep,
                 "AP": float(result.stats["AP"]),
                 "AP75": float(result.stats["AP75"]),
-                "err_px": _pixel_error(preds),
+                "err_px": mean_pixel_error(preds),
                 "people": int(result.num_people),
                 "examples": preds.keypoints_img[:examples].round(2).tolist(),
             }

@@ -335,4 +335,5 @@ def test_a_deleted_notebook_leaves_no_old_results_in_the_report(tmp_path) -> Non
     second = run_pipeline({}, root=root, stream=None)
     assert not (second.run_dir / "metrics.json").exists()
     assert not (second.run_dir / "04_evaluation.ipynb").exists()
-    assert not second.report.complete and "metrics.json (04_evaluation)" in second.report.missing
+    # no AP from the earlier run: the report says the evaluation did not run in this one
+    assert second.report.ap is None and "04_evaluation has not run" in second.report.summary

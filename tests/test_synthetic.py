@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -45,6 +46,13 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> SyntheticPaths:
 
 
 @pytest.fixture(scope="module")
+def val100(tmp_path_factory: pytest.TempPathFactory) -> SyntheticPaths:
+    """The default val split (seed 0, 100 images): images depend only on (seed, split, index)."""
+    root = tmp_path_factory.mktemp("syn") / "ds"
+    return generate_synthetic_coco(root, num_train=1, num_val=100, progress=False)
+
+
+@pytest.fixture(scope="module")
 def larger(tmp_path_factory: pytest.TempPathFactory) -> SyntheticPaths:
     """A few more images, so that occlusion, truncation and profiles all occur."""
     root = tmp_path_factory.mktemp("syn") / "ds"
@@ -60,6 +68,13 @@ def test_layout(small: SyntheticPaths) -> None:
     assert len(list(small.val_images.glob("*.jpg"))) == 4
     meta = _load(small.root / "synthetic_meta.json")
     assert meta["image_size"] == list(SIZE) and meta["num_train"] == 6 and meta["seed"] == 0
+    assert meta["version"] == 2 and meta["figure_height_mix"] == [
+        list(r) for r in synthetic._HEIGHT_MIX
+    ]
+    for split, ann_file in (("train", small.train_ann), ("val", small.val_ann)):
+        areas = [a["area"] for a in _load(ann_file)["annotations"]]
+        assert meta["people"][split] == synthetic.count_area_classes(areas)
+        assert meta["people"][split]["total"] == len(areas)
     image = cv2.imread(str(small.train_images / names[0]))
     assert image.shape == (SIZE[1], SIZE[0], 3)
 
@@ -99,7 +114,10 @@ def test_coco_format_and_categories(small: SyntheticPaths) -> None:
             assert ann["category_id"] == 1 and ann["iscrowd"] == 0
             assert len(ann["keypoints"]) == 3 * 17
             x, y, w, h = ann["bbox"]
-            assert ann["area"] == pytest.approx(w * h, abs=0.05)
+            assert type(ann["area"]) is int and 0 < ann["area"] < w * h
+            segm = ann["segmentation"]
+            assert set(segm) == {"size", "counts"} and segm["size"] == [SIZE[1], SIZE[0]]
+            assert isinstance(segm["counts"], str)
             assert x >= 0 and y >= 0 and w > 0 and h > 0
             assert x + w <= SIZE[0] + 0.02 and y + h <= SIZE[1] + 0.02
 
@@ -126,6 +144,113 @@ def test_pycocotools_loads_and_gt_as_prediction_scores_ap_1(small: SyntheticPath
             evaluator.summarize()
         assert evaluator.stats[0] == pytest.approx(1.0)  # AP
         assert evaluator.stats[5] == pytest.approx(1.0)  # AR
+
+
+# pycocotools' mask.decode under numpy 2 warns about its own __array__ (not our data).
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_segmentation_is_the_visible_mask(val100: SyntheticPaths) -> None:
+    """Mask sum == area, the mask lies in the bbox, and it holds exactly the pixels whose
+    top-most owner is this person in the re-rendered label map (no occluder, no other figure)."""
+    from pycocotools import mask as mask_utils
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(val100.val_ann))
+    assert len(gt.getAnnIds()) > 100
+    boxes_with_occluder = 0
+    for index, image_id in enumerate(sorted(gt.getImgIds())):
+        rng = np.random.default_rng([0, 1, index])  # seed 0, split val, image index
+        _, labels, people = synthetic._render_scene(rng, SIZE, 3)
+        anns = gt.loadAnns(gt.getAnnIds(imgIds=[image_id]))
+        assert [a["area"] for a in anns] == [p.area for p in people]
+        union = np.zeros(labels.shape, bool)
+        for slot, ann in enumerate(anns):
+            mask = mask_utils.decode([gt.annToRLE(ann)])[:, :, 0].astype(bool)
+            assert mask.shape == labels.shape and int(mask.sum()) == ann["area"] > 0
+            ys, xs = np.nonzero(mask)
+            x, y, w, h = ann["bbox"]  # pixel centres at integer coordinates
+            assert x <= xs.min() and xs.max() <= x + w and y <= ys.min() and ys.max() <= y + h
+            assert not (mask & (labels == synthetic._OCCLUDER_CODE)).any()
+            np.testing.assert_array_equal(mask, synthetic._visible_mask(labels, slot))
+            assert not (mask & union).any(), "masks of two people overlap"
+            union |= mask
+            box = _box_mask(ann["bbox"], labels.shape)
+            boxes_with_occluder += int((box & (labels == synthetic._OCCLUDER_CODE)).any())
+    assert boxes_with_occluder >= 10, "the occluder check needs occluders over people"
+
+
+def _box_mask(bbox: list[float], shape: tuple[int, ...]) -> np.ndarray:
+    x, y, w, h = bbox
+    out = np.zeros(shape, bool)
+    out[int(np.ceil(y)) : int(y + h) + 1, int(np.ceil(x)) : int(x + w) + 1] = True
+    return out
+
+
+def test_area_classes_of_the_val_split(val100: SyntheticPaths) -> None:
+    """COCO area classes of the default val split (seed 0, 100 images). Measured: 158 people,
+    15 small (9.5%), 77 medium (48.7%), 66 large (41.8%); train (800 images): 1376 people,
+    6.2% small, 52.0% medium, 41.8% large."""
+    anns = _load(val100.val_ann)["annotations"]
+    areas = np.array([a["area"] for a in anns], dtype=np.float64)
+    small, large = areas < 32**2, areas > 96**2
+    medium = ~small & ~large
+    assert medium.mean() >= 0.3 and large.mean() >= 0.3, (medium.mean(), large.mean())
+    assert 0.02 <= small.mean() <= 0.15, small.mean()
+    assert min(a["num_keypoints"] for a, s in zip(anns, small) if s) >= 6
+    meta = _load(val100.root / "synthetic_meta.json")["people"]["val"]
+    assert meta == {
+        "total": len(anns),
+        "small": int(small.sum()),
+        "medium": int(medium.sum()),
+        "large": int(large.sum()),
+    }
+
+
+def test_load_coco_keypoints_gt_as_results_scores_ap_1(val100: SyntheticPaths) -> None:
+    """The validating loader accepts the RLE segmentation; GT as predictions gives AP = 1 in
+    every area range (mask areas are what OKS divides by)."""
+    from pycocotools.cocoeval import COCOeval
+
+    from simdr_lib.data.coco import load_coco_keypoints
+
+    data = load_coco_keypoints(val100.val_ann, val100.val_images)
+    assert len(data.records) == len(_load(val100.val_ann)["annotations"])
+    areas = {a["id"]: a["area"] for a in data.coco.dataset["annotations"]}
+    assert all(r.area == areas[r.ann_id] for r in data.records)
+    results = [
+        {"image_id": r.image_id, "category_id": 1, "keypoints": r.keypoints.ravel().tolist()}
+        for r in data.records
+    ]
+    for r in results:
+        r["score"] = 1.0
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator = COCOeval(data.coco, data.coco.loadRes(results), iouType="keypoints")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    ap, _, _, ap_m, ap_l, ar = evaluator.stats[:6]
+    assert (ap, ap_m, ap_l, ar) == pytest.approx((1.0, 1.0, 1.0, 1.0))
+
+
+def test_person_without_visible_pixels_is_redrawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    real, calls = synthetic._render_once, []
+
+    def hide_first_person(*args: Any, **kwargs: Any) -> Any:
+        image, labels, people = real(*args, **kwargs)
+        calls.append(len(people))
+        if len(calls) <= hidden_draws:
+            people = [dataclasses.replace(people[0], area=0), *people[1:]]
+        return image, labels, people
+
+    monkeypatch.setattr(synthetic, "_render_once", hide_first_person)
+    hidden_draws = 2
+    _, _, people = synthetic._render_scene(np.random.default_rng(7), SIZE, 3)
+    assert len(calls) == 3 and all(p.area > 0 for p in people)
+    calls.clear()
+    hidden_draws = synthetic._RENDER_TRIALS  # never visible: left out after the last draw
+    _, _, people = synthetic._render_scene(np.random.default_rng(7), SIZE, 3)
+    assert len(calls) == synthetic._RENDER_TRIALS and all(p.area > 0 for p in people)
+    assert len(people) == calls[-1] - 1
 
 
 def test_detections_file(small: SyntheticPaths) -> None:
@@ -214,6 +339,20 @@ def test_skip_if_complete_and_overwrite(tmp_path: Path) -> None:
     generate_synthetic_coco(tmp_path / "ds", seed=5, **SMALL)
     assert not marker.exists() and _load(paths.root / "synthetic_meta.json")["seed"] == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"], "no temporary leftovers"
+
+
+def test_dataset_of_the_previous_generator_is_regenerated(tmp_path: Path) -> None:
+    """A dataset whose meta is the version-1 generator's (box areas) is not reused."""
+    paths = generate_synthetic_coco(tmp_path / "ds", **SMALL)
+    before = _hashes(paths.root)
+    meta_file = paths.root / "synthetic_meta.json"
+    meta = _load(meta_file)
+    old = {k: meta[k] for k in ("generator", "num_train", "num_val", "image_size", "seed")}
+    meta_file.write_text(json.dumps({**old, "version": 1, "max_people": 3}))
+    marker = paths.root / "marker.txt"
+    marker.write_text("from the old generator")
+    generate_synthetic_coco(tmp_path / "ds", **SMALL)
+    assert not marker.exists() and _hashes(paths.root) == before
 
 
 def test_incomplete_dataset_is_regenerated(tmp_path: Path) -> None:

@@ -14,10 +14,39 @@ Labels follow COCO:
   figure, the figure's own body, or on the far side of the head); ``v = 0`` outside the image,
   stored as ``x = y = 0``;
 - ``bbox`` ``[x, y, w, h]``: tight box around everything drawn for the figure (including parts
-  hidden by occluders), plus a 2 px margin, clipped to the image;
-- ``area`` = bbox area ``w * h`` in px^2 and ``segmentation`` = the bbox polygon. Real COCO uses
-  the area of the visible segmentation mask, about half the box for people, so OKS on this data
-  is slightly more lenient than on COCO at the same box size.
+  hidden by occluders), plus a 2 px margin, clipped to the image (COCO's box encloses the
+  visible mask only; here it is the full figure, as the detections and crops expect);
+- ``segmentation``: the person's visible mask as COCO RLE (``{"size": [h, w], "counts": str}``,
+  ``pycocotools.mask.decode`` reads it): the pixels of the final image whose top-most drawn
+  owner is this figure, so parts behind occluder rectangles or nearer figures are not in it
+  (from the label map also used for visibility, without anti-aliased edges);
+- ``area`` = the mask's pixel count, as COCO defines it ("Area is measured as the number of
+  pixels in the segmentation mask", https://cocodataset.org/#detection-eval); OKS uses its
+  square root as the object scale (https://cocodataset.org/#keypoints-eval). A stick figure's
+  mask is about 0.3 of its box (median), a real person's about half, so at equal box size OKS
+  here is a little stricter than on COCO, not more lenient. An image in which a person would
+  have no visible pixel is drawn again (see ``_render_scene``).
+
+Sizes. A figure's nominal standing height is drawn from a mixture (``_HEIGHT_MIX``, recorded
+in ``synthetic_meta.json`` as ``figure_height_mix``), in fractions of the image height: 6%
+uniform in [0.2, 0.3] (small figures), 36% in [0.3, 0.9] and 58% in [0.9, 1.6] (close-ups cut
+by the image border, more often showing the upper body; every figure keeps at least 6 keypoints
+inside the image). Figures that cannot be placed without heavy overlap are left out, mostly
+large ones, so images hold 1.7 people on average. By COCO's area ranges (small < 32^2 px^2,
+medium 32^2..96^2, large > 96^2; https://cocodataset.org/#keypoints-eval) the default set
+(320x240, seed 0, 800 train + 100 val images) has
+
+========  =====  ======  ======  ======
+split     total  small   medium  large
+========  =====  ======  ======  ======
+train     1376   6.2%    52.0%   41.8%
+val       158    9.5%    48.7%   41.8%
+========  =====  ======  ======  ======
+
+(``synthetic_meta.json`` records these counts as ``people`` for every generated set). COCO
+itself annotates no keypoints on small people, so COCOeval reports AP for "all", "medium" and
+"large" only: the few small ones here count in "all". The classes are in absolute pixels, so
+other image sizes give other shares.
 
 ``annotations/detections_val.json`` simulates a person detector for the detected-box protocol:
 ground-truth boxes with noisy position and size (scores in (0.3, 1]), an occasional missed person,
@@ -48,12 +77,17 @@ from tqdm.auto import tqdm
 from simdr_lib.errors import ConfigError, DataError
 from simdr_lib.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON, NUM_COCO_KEYPOINTS
 
-__all__ = ["DEFAULT_SYNTHETIC_ROOT", "SyntheticPaths", "generate_synthetic_coco"]
+__all__ = [
+    "DEFAULT_SYNTHETIC_ROOT",
+    "SyntheticPaths",
+    "count_area_classes",
+    "generate_synthetic_coco",
+]
 
 DEFAULT_SYNTHETIC_ROOT = "data/synthetic"
 
 _GENERATOR = "simdr_lib.data.synthetic"
-_VERSION = 1
+_VERSION = 2  # 2: visible-mask segmentation and area, figure-height mixture
 _META_NAME = "synthetic_meta.json"
 _JPEG_QUALITY = 90
 _SPLITS: tuple[tuple[str, int], ...] = (("train", 0), ("val", 1))
@@ -65,6 +99,20 @@ _PARTS_PER_PERSON = 16
 _BOX_MARGIN = 2.0  # px added around the drawn figure before clipping
 _MIN_KEYPOINTS_IN_IMAGE = 6
 _PLACEMENT_TRIALS = 25
+_RENDER_TRIALS = 10  # re-draws of an image in which a person ended up with no visible pixel
+
+# Nominal standing height of a figure as a fraction of the image height: a mixture of
+# ``(probability, low, high)`` uniform ranges (see the module docstring for the resulting COCO
+# area classes). Heights above 1 are close-ups: the figure is cut by the image border.
+_HEIGHT_MIX: tuple[tuple[float, float, float], ...] = (
+    (0.06, 0.20, 0.30),
+    (0.36, 0.30, 0.90),
+    (0.58, 0.90, 1.60),
+)
+# COCO's area ranges in px^2, from the COCO keypoint evaluation page
+# (https://cocodataset.org/#keypoints-eval): medium 32^2 < area < 96^2, large area > 96^2;
+# "small" (< 32^2) is our name for the rest (COCO annotates no keypoints on small people).
+_AREA_SMALL_MAX, _AREA_MEDIUM_MAX = 32.0**2, 96.0**2
 
 _KP = {name: i for i, name in enumerate(COCO_KEYPOINT_NAMES)}
 _SIDES: tuple[tuple[str, float], ...] = (("left", 1.0), ("right", -1.0))
@@ -129,6 +177,7 @@ class _Params:
             "image_size": list(self.image_size),
             "seed": self.seed,
             "max_people": self.max_people,
+            "figure_height_mix": [list(r) for r in _HEIGHT_MIX],
         }
 
 
@@ -176,6 +225,8 @@ class _Person:
 
     keypoints: np.ndarray  # (17, 3) x, y px, v
     bbox: np.ndarray  # (4,) x, y, w, h px
+    segmentation: dict[str, Any]  # COCO RLE of the visible mask, ``counts`` as str
+    area: int  # visible mask pixel count
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,7 +323,8 @@ def _is_complete(root: Path, params: _Params) -> bool:
         meta = json.loads((root / _META_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if meta != params.meta():
+    expected = params.meta()  # the file also holds the measured size classes ("people")
+    if not isinstance(meta, dict) or {k: meta.get(k) for k in expected} != expected:
         return False
     paths = _paths_under(root)
     if not all(p.is_file() for p in (paths.train_ann, paths.val_ann, paths.det_file)):
@@ -326,17 +378,41 @@ def _write_dataset(dest: Path, params: _Params, progress: bool) -> None:
     paths = _paths_under(dest)
     paths.train_ann.parent.mkdir(parents=True)
     total = params.num_train + params.num_val
+    people: dict[str, dict[str, int]] = {}
     with tqdm(total=total, desc="synthetic data", unit="img", disable=not progress) as bar:
         for split, split_id in _SPLITS:
             count = params.num_train if split == "train" else params.num_val
             image_dir = paths.train_images if split == "train" else paths.val_images
             image_dir.mkdir(parents=True)
             coco, dets = _write_split(image_dir, split_id, count, params, bar)
+            people[split] = count_area_classes([a["area"] for a in coco["annotations"]])
             ann_file = paths.train_ann if split == "train" else paths.val_ann
             _write_json(ann_file, coco)
             if split == "val":
                 _write_json(paths.det_file, dets)
-    _write_json(dest / _META_NAME, params.meta())
+    meta = {
+        **params.meta(),
+        "area_classes_px2": {
+            "small": [0, _AREA_SMALL_MAX],
+            "medium": [_AREA_SMALL_MAX, _AREA_MEDIUM_MAX],
+            "large": [_AREA_MEDIUM_MAX, None],
+        },
+        "people": people,
+    }
+    _write_json(dest / _META_NAME, meta)
+
+
+def count_area_classes(areas: Sequence[float]) -> dict[str, int]:
+    """Count of people per COCO area class: ``{"total", "small", "medium", "large"}``.
+
+    ``small`` is area < 32^2 px^2, ``medium`` 32^2..96^2 and ``large`` > 96^2 (COCO's ranges;
+    COCOeval puts an area of exactly 32^2 or 96^2 in both neighbouring ranges, this counts it
+    once, in the upper one for 32^2 and the lower one for 96^2).
+    """
+    a = np.asarray(areas, dtype=np.float64)
+    small = int((a < _AREA_SMALL_MAX).sum())
+    large = int((a > _AREA_MEDIUM_MAX).sum())
+    return {"total": len(a), "small": small, "medium": len(a) - small - large, "large": large}
 
 
 def _write_split(
@@ -406,9 +482,9 @@ def _annotation(ann_id: int, image_id: int, person: _Person) -> dict[str, Any]:
         "keypoints": flat,
         "num_keypoints": int((kps[:, 2] > 0).sum()),
         "bbox": [x, y, w, h],
-        "area": round(w * h, 2),
+        "area": person.area,
         "iscrowd": 0,
-        "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
+        "segmentation": person.segmentation,
     }
 
 
@@ -478,6 +554,33 @@ def _render_image(
     rng: np.random.Generator, size: tuple[int, int], max_people: int
 ) -> tuple[np.ndarray, list[_Person]]:
     """One BGR uint8 image ``(H, W, 3)`` with its labelled people."""
+    image, _, people = _render_scene(rng, size, max_people)
+    return image, people
+
+
+def _render_scene(
+    rng: np.random.Generator, size: tuple[int, int], max_people: int
+) -> tuple[np.ndarray, np.ndarray, list[_Person]]:
+    """Image, final label map ``(H, W)`` uint16 and people, every person with visible pixels.
+
+    A person whose every pixel ended up behind occluders or nearer figures has no segmentation
+    (COCO's ``area`` would be 0 and OKS undefined), so the whole image is drawn again from the
+    continuing ``rng`` stream; after ``_RENDER_TRIALS`` such draws the hidden people are left out
+    (they are invisible in the image, so it stays consistent; the nearest figure is always
+    partly visible, so at least one person remains). The label map is what the tests check the
+    masks against.
+    """
+    for _ in range(_RENDER_TRIALS):
+        image, labels, people = _render_once(rng, size, max_people)
+        if all(p.area > 0 for p in people):
+            return image, labels, people
+    return image, labels, [p for p in people if p.area > 0]
+
+
+def _render_once(
+    rng: np.random.Generator, size: tuple[int, int], max_people: int
+) -> tuple[np.ndarray, np.ndarray, list[_Person]]:
+    """One draw of :func:`_render_scene` (people may have an empty visible mask)."""
     width, height = size
     image = _background(rng, width, height)
     labels = np.zeros((height, width), np.uint16)  # 0 background, else part code / occluder
@@ -489,7 +592,7 @@ def _render_image(
             _draw_occluder(rng, image, labels, _clipped_box(fig, size))
     image = _add_noise(rng, image, 2.0)
     people = [_label_person(fig, slot, labels, size) for slot, fig in enumerate(figures)]
-    return image, people
+    return image, labels, people
 
 
 def _place_figures(rng: np.random.Generator, size: tuple[int, int], count: int) -> list[_Figure]:
@@ -497,16 +600,17 @@ def _place_figures(rng: np.random.Generator, size: tuple[int, int], count: int) 
     placed: list[_Figure] = []
     boxes: list[np.ndarray] = []
     for _ in range(count):
-        fig = _pose_figure(rng, rng.uniform(0.35, 0.9) * size[1])
+        fig = _pose_figure(rng, _pick(rng, _HEIGHT_MIX) * size[1])
         partly_outside = rng.random() < 0.25
+        extent = fig.extent()  # translating the figure translates its extent
         for trial in range(_PLACEMENT_TRIALS):
             outside = partly_outside and trial < _PLACEMENT_TRIALS - 5
-            moved = fig.shifted(_random_offset(rng, fig.extent(), size, outside))
-            box = _clipped_box(moved, size)
-            if _acceptable(moved, box, boxes, size) or (
+            offset = _random_offset(rng, extent, size, outside)
+            box = _box_of_extent(extent + np.tile(offset, 2), size)
+            if _acceptable(fig.keypoints + offset, box, boxes, size) or (
                 not placed and trial == _PLACEMENT_TRIALS - 1
             ):
-                placed.append(moved)
+                placed.append(fig.shifted(offset))
                 boxes.append(box)
                 break
     return placed
@@ -515,21 +619,31 @@ def _place_figures(rng: np.random.Generator, size: tuple[int, int], count: int) 
 def _random_offset(
     rng: np.random.Generator, extent: np.ndarray, size: tuple[int, int], outside: bool
 ) -> np.ndarray:
-    """Translation (2,) px putting the figure inside the image, or up to ~45% out of it."""
+    """Translation (2,) px putting the figure inside the image, or up to ~45% out of it.
+
+    Along an axis where the figure is larger than the image it covers the whole image; then
+    vertically the head end is favoured (a close-up shows the upper body more often than the
+    legs), horizontally any position is equally likely.
+    """
     offset = np.zeros(2)
     for axis in range(2):
         lo, hi = extent[axis], extent[axis + 2]
         slack = 0.45 * (hi - lo) if outside else -1.0
         a, b = -lo - slack, size[axis] - hi + slack
-        offset[axis] = rng.uniform(a, b) if b > a else (a + b) / 2.0
+        if b > a:
+            offset[axis] = rng.uniform(a, b)
+        else:  # a: top (left) edge in view ... b: bottom (right) edge in view
+            t = rng.random()
+            offset[axis] = a + (t * t if axis == 1 else t) * (b - a)
     return offset
 
 
 def _acceptable(
-    fig: _Figure, box: np.ndarray, boxes: list[np.ndarray], size: tuple[int, int]
+    keypoints: np.ndarray, box: np.ndarray, boxes: list[np.ndarray], size: tuple[int, int]
 ) -> bool:
-    """Enough keypoints in the image, and only moderate overlap with figures placed so far."""
-    if _inside(fig.keypoints, size).sum() < _MIN_KEYPOINTS_IN_IMAGE or min(box[2:]) < 8:
+    """Enough of the ``(17, 2)`` keypoints in the image, and only moderate overlap of ``box``
+    with the figures placed so far."""
+    if _inside(keypoints, size).sum() < _MIN_KEYPOINTS_IN_IMAGE or min(box[2:]) < 8:
         return False
     for other in boxes:
         inter = _intersection(box, other)
@@ -555,12 +669,18 @@ def _inside(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _clipped_box(fig: _Figure, size: tuple[int, int]) -> np.ndarray:
     """COCO ``[x, y, w, h]`` px: the figure's extent plus a margin, clipped to the image."""
-    x1, y1, x2, y2 = fig.extent() + np.array([-1, -1, 1, 1]) * _BOX_MARGIN
+    return _box_of_extent(fig.extent(), size)
+
+
+def _box_of_extent(extent: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """:func:`_clipped_box` of an extent ``[x1, y1, x2, y2]`` px."""
+    x1, y1, x2, y2 = extent + np.array([-1, -1, 1, 1]) * _BOX_MARGIN
     return _clip_xywh(x1, y1, x2 - x1, y2 - y1, size)
 
 
 def _label_person(fig: _Figure, slot: int, labels: np.ndarray, size: tuple[int, int]) -> _Person:
-    """COCO keypoints ``(17, 3)`` from the final label map: v=2 where the figure is on top."""
+    """COCO labels from the final label map: keypoints ``(17, 3)`` (v=2 where the figure is on
+    top), box, and the visible mask as segmentation and area."""
     kps = np.zeros((NUM_COCO_KEYPOINTS, 3))
     inside = _inside(fig.keypoints, size)
     for k in np.flatnonzero(inside):
@@ -568,7 +688,35 @@ def _label_person(fig: _Figure, slot: int, labels: np.ndarray, size: tuple[int, 
         code = int(labels[int(round(y)), int(round(x))])
         own = code == 0 or code in _owner_codes(slot, k)
         kps[k] = (x, y, 2 if own and not fig.self_hidden[k] else 1)
-    return _Person(kps, _clipped_box(fig, size))
+    segmentation, area = _mask_rle(_visible_mask(labels, slot))
+    return _Person(kps, _clipped_box(fig, size), segmentation, area)
+
+
+def _visible_mask(labels: np.ndarray, slot: int) -> np.ndarray:
+    """``(H, W)`` bool: pixels whose top-most drawn owner is a part of person ``slot``.
+
+    Pixels drawn over by a nearer figure or an occluder carry that code instead, so they are
+    not in the mask.
+    """
+    first = _part_code(slot, 0)
+    return (labels >= first) & (labels < first + _PARTS_PER_PERSON)
+
+
+def _mask_rle(mask: np.ndarray) -> tuple[dict[str, Any], int]:
+    """COCO RLE (``{"size": [h, w], "counts": str}``) of a bool mask and its pixel count.
+
+    COCO measures ``area`` as the number of pixels in the segmentation mask (COCO detection
+    evaluation page, https://cocodataset.org/#detection-eval), and the keypoint evaluation's
+    object scale s is the square root of that segment area (https://cocodataset.org/#keypoints-eval).
+    COCO stores iscrowd=0 masks as polygons; RLE is used here because it is exact for a pixel
+    mask and pycocotools' ``annToRLE`` / ``annToMask`` read it for any annotation.
+    """
+    from pycocotools import mask as mask_utils  # local: keeps `import simdr_lib` light
+
+    rle = mask_utils.encode(np.asfortranarray(mask, dtype=np.uint8))
+    counts = rle["counts"]
+    text = counts.decode("ascii") if isinstance(counts, bytes) else str(counts)
+    return {"size": [int(v) for v in rle["size"]], "counts": text}, int(np.count_nonzero(mask))
 
 
 def _owner_codes(slot: int, k: int) -> set[int]:

@@ -94,6 +94,19 @@ def predict_records(
     )
 
 
+def mean_pixel_error(preds: Predictions) -> float:
+    """Mean distance (image px) between predicted and labeled (v > 0) ground-truth joints.
+
+    Needs predictions on ground-truth boxes (``gt_keypoints_img``); NaN without any.
+    """
+    gt = preds.gt_keypoints_img
+    if gt is None or not len(gt):
+        return float("nan")
+    labeled = gt[..., 2] > 0
+    dist = np.linalg.norm(preds.keypoints_img - gt[..., :2], axis=-1)
+    return float(dist[labeled].mean()) if labeled.any() else float("nan")
+
+
 def evaluate_predictions(
     cfg: Config, data: Any, preds: Predictions, results_file: str | Path | None = None
 ) -> dict[str, float]:
