@@ -9,7 +9,7 @@ model (softmax included) through ``Predictor.predict_crops`` on random crops:
 - ``dygraph``: the dynamic model (``simdr infer -c ... -o weights=...``);
 - ``paddle-inference``: the exported static model as ``load_predictor`` configures it
   (oneDNN, IR optimizations, 1 thread; on PaddlePaddle 3.x the oneDNN placement pass is
-  dropped when the full oneDNN pipeline cannot run the model, see simdr_lib/export.py);
+  dropped when the full oneDNN pipeline cannot run the model, see simdr_lib/deploy/runners.py);
 - ``paddle-inference-Nthreads``: the same with all N cores;
 - ``paddle-inference-plain``: the same without oneDNN;
 - ``paddle-inference-pdmodel`` (PaddlePaddle 3.x only): ``simdr export --format pdmodel``, the
@@ -124,7 +124,7 @@ def bench_model(key: str, batches: list[int], threads: int, work: Path) -> list[
     import paddle
 
     from simdr_lib.config import load_config
-    from simdr_lib.export import export_model, load_predictor, predictor_from_config
+    from simdr_lib.deploy import export_model, load_predictor, predictor_from_config
     from simdr_lib.factory import model_from_config
 
     name, config, extra = MODELS[key]

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from simdr_lib.config import Config
+from simdr_lib.config import CodecConfig, Config
 
 
 def codec_from_config(cfg: Config) -> Any:
     """SimDR / SA-SimDR / heatmap codec with the config's input size, k and σ."""
+    return codec_from_settings(cfg.codec)
+
+
+def codec_from_settings(codec: CodecConfig) -> Any:
+    """The codec of a codec section: a training config's or an ``infer_cfg.yml``'s (the one
+    place its settings become :func:`~simdr_lib.codec.build_codec` arguments)."""
     from simdr_lib.codec import build_codec
 
-    c = cfg.codec
     return build_codec(
-        c.type,
-        input_size=tuple(c.input_size),
-        split_ratio=c.split_ratio,
-        sigma=c.sigma,
-        label_smoothing=c.label_smoothing,
-        normalize=c.normalize,
-        confidence=c.confidence,
-        stride=c.heatmap_stride,
-        use_dark=c.use_dark,
-        flip_shift=c.flip_shift,
+        codec.type,
+        input_size=tuple(codec.input_size),
+        split_ratio=codec.split_ratio,
+        sigma=codec.sigma,
+        label_smoothing=codec.label_smoothing,
+        normalize=codec.normalize,
+        confidence=codec.confidence,
+        stride=codec.heatmap_stride,
+        use_dark=codec.use_dark,
+        flip_shift=codec.flip_shift,
     )
 
 

@@ -22,7 +22,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
     import paddle
 
     from simdr_lib.config import load_config
-    from simdr_lib.export import export_model
+    from simdr_lib.deploy import export_model
     from simdr_lib.factory import model_from_config
 
     base = tmp_path_factory.mktemp("export")
@@ -61,7 +61,7 @@ def _edit_cfg(folder: Path, edit) -> None:
 
 
 def _one_line_error(folder: Path, must_name: str, **kwargs) -> str:
-    from simdr_lib.export import load_predictor
+    from simdr_lib.deploy import load_predictor
 
     with pytest.raises(ExportError) as info:
         load_predictor(folder, **kwargs)
@@ -85,7 +85,7 @@ def test_export_folder_contents(exported: dict) -> None:
 
 
 def test_reexport_replaces_a_previous_export(exported: dict) -> None:
-    from simdr_lib.export import export_model
+    from simdr_lib.deploy import export_model
 
     folder = _copy(exported, "reexport")
     stale = folder / ("model.pdmodel" if _model_file(folder).name == "model.json" else "model.json")
@@ -96,7 +96,7 @@ def test_reexport_replaces_a_previous_export(exported: dict) -> None:
 
 
 def test_export_without_weights_is_one_line_error(exported: dict) -> None:
-    from simdr_lib.export import export_model
+    from simdr_lib.deploy import export_model
 
     with pytest.raises(ExportError, match="no weights given"):
         export_model(exported["cfg"], None, exported["base"] / "nothing")
@@ -141,7 +141,7 @@ def test_export_cli_bad_weights_one_line(exported: dict, capsys) -> None:
 def test_onnx_export_without_paddle2onnx_is_clear(exported: dict, monkeypatch) -> None:
     import sys
 
-    from simdr_lib.export import export_model
+    from simdr_lib.deploy import export_model
 
     monkeypatch.setitem(sys.modules, "paddle2onnx", None)  # import raises ImportError
     with pytest.raises(ExportError) as info:
@@ -268,7 +268,7 @@ def _image(h: int = 120, w: int = 160) -> np.ndarray:
 
 
 def test_all_people_of_an_image_in_one_batch(exported: dict) -> None:
-    from simdr_lib.export import load_predictor
+    from simdr_lib.deploy import load_predictor
 
     pred = load_predictor(exported["dir"], batch_size=32)
     pred.runner = _Recorder(pred.runner)
@@ -283,7 +283,7 @@ def test_all_people_of_an_image_in_one_batch(exported: dict) -> None:
 
 
 def test_batch_size_splits_large_inputs(exported: dict) -> None:
-    from simdr_lib.export import load_predictor
+    from simdr_lib.deploy import load_predictor
 
     pred = load_predictor(exported["dir"], batch_size=4)
     pred.runner = _Recorder(pred.runner)
@@ -297,7 +297,7 @@ def test_batch_size_splits_large_inputs(exported: dict) -> None:
 
 
 def test_whole_image_when_no_boxes(exported: dict) -> None:
-    from simdr_lib.export import load_predictor
+    from simdr_lib.deploy import load_predictor
 
     pred = load_predictor(exported["dir"])
     img = _image()
@@ -310,7 +310,7 @@ def test_whole_image_when_no_boxes(exported: dict) -> None:
 
 
 def test_grayscale_and_rgba_arrays(exported: dict) -> None:
-    from simdr_lib.export import load_predictor
+    from simdr_lib.deploy import load_predictor
 
     pred = load_predictor(exported["dir"])
     gray = _image()[:, :, 0]
@@ -324,7 +324,7 @@ def test_grayscale_and_rgba_arrays(exported: dict) -> None:
 
 
 def test_dynamic_predictor_same_interface(exported: dict) -> None:
-    from simdr_lib.export import load_predictor, predictor_from_config
+    from simdr_lib.deploy import load_predictor, predictor_from_config
 
     dyn = predictor_from_config(exported["cfg"], exported["weights"])
     sta = load_predictor(exported["dir"])
@@ -339,7 +339,7 @@ def test_heatmap_baseline_exports_and_predicts(tmp_path: Path) -> None:
     import paddle
 
     from simdr_lib.config import load_config
-    from simdr_lib.export import export_model, load_predictor
+    from simdr_lib.deploy import export_model, load_predictor
     from simdr_lib.factory import model_from_config
 
     cfg = load_config(
@@ -377,16 +377,17 @@ def test_paddle2onnx_crash_becomes_one_line_error(exported: dict, monkeypatch) -
         import paddle2onnx  # noqa: F401
     except Exception as exc:  # not installed, or paddle2onnx 2.x on PaddlePaddle 2.6
         pytest.skip(f"paddle2onnx not usable here: {type(exc).__name__}")
-    from simdr_lib import export
+    from simdr_lib.deploy import onnx
+    from simdr_lib.deploy.export import export_model
 
     crash = (
         "import sys\nprint('\\x1b[0;31m2026-01-01 [ERROR]\\tFailed to convert PaddlePaddle "
         "model: (Unimplemented) boom\\n  [Hint: more]\\x1b[0m')\nsys.exit(255)\n"
     )
-    monkeypatch.setattr(export, "_P2O_SCRIPT", crash)
+    monkeypatch.setattr(onnx, "_P2O_SCRIPT", crash)
     out = exported["base"] / "onnx_crash"
     with pytest.raises(ExportError) as info:
-        export.export_model(exported["cfg"], exported["weights"], out, onnx=True)
+        export_model(exported["cfg"], exported["weights"], out, onnx=True)
     msg = str(info.value)
     assert "\n" not in msg and "cannot convert" in msg and "boom" in msg and "exit 255" in msg
     assert not (out / "model.onnx").exists()
@@ -395,7 +396,7 @@ def test_paddle2onnx_crash_becomes_one_line_error(exported: dict, monkeypatch) -
 def test_pir_scale_patch_for_paddle2onnx(tmp_path: Path) -> None:
     import json
 
-    from simdr_lib.export import _pir_for_paddle2onnx
+    from simdr_lib.deploy.onnx import _pir_for_paddle2onnx
 
     scale = {"#": "0.a_array", "D": [{"#": "0.a_f64", "D": 2.0}, {"#": "0.a_f64", "D": 2.0}]}
     other = {"#": "0.a_f64", "D": 0.5}
@@ -419,7 +420,7 @@ def test_pir_scale_patch_for_paddle2onnx(tmp_path: Path) -> None:
 
 def test_pdmodel_format_export(exported: dict) -> None:
     """--format pdmodel (what Paddle 2.6 Inference reads) gives the same outputs."""
-    from simdr_lib.export import export_model, load_predictor
+    from simdr_lib.deploy import export_model, load_predictor
 
     out = export_model(
         exported["cfg"], exported["weights"], exported["base"] / "legacy", program_format="pdmodel"
@@ -434,7 +435,7 @@ def test_pdmodel_format_export(exported: dict) -> None:
 def test_json_format_needs_paddle3(exported: dict) -> None:
     import paddle
 
-    from simdr_lib.export import export_model
+    from simdr_lib.deploy import export_model
 
     if int(paddle.__version__.split(".")[0]) >= 3:
         out = export_model(
@@ -462,7 +463,7 @@ def test_gpu_request_on_a_cpu_build_is_one_line(exported: dict) -> None:
 def _infer_cfg_dict() -> dict:
     """A valid infer_cfg.yml as a dict (defaults: 17 COCO joints, SA-SimDR 96x128)."""
     from simdr_lib.config import load_config
-    from simdr_lib.export import infer_config_from_cfg
+    from simdr_lib.deploy.infer_config import infer_config_from_cfg
 
     return infer_config_from_cfg(load_config(None), "model.json").to_yaml_dict()
 
@@ -484,7 +485,7 @@ def _set(data: dict, key: str, value) -> None:
 
 
 def test_hand_written_infer_cfg_reads(tmp_path: Path) -> None:
-    from simdr_lib.export import read_infer_config
+    from simdr_lib.deploy import read_infer_config
 
     _write_infer_cfg(tmp_path, _infer_cfg_dict())
     info = read_infer_config(tmp_path)
@@ -558,7 +559,7 @@ NAN, INF = float("nan"), float("inf")
 def test_bad_infer_cfg_value_names_file_and_key(
     tmp_path: Path, key: str, value, needle: str
 ) -> None:
-    from simdr_lib.export import read_infer_config
+    from simdr_lib.deploy import read_infer_config
 
     data = _infer_cfg_dict()
     _set(data, key, value)
@@ -582,7 +583,7 @@ def test_bad_infer_cfg_value_names_file_and_key(
     ],
 )
 def test_unreadable_infer_cfg_text(tmp_path: Path, data: bytes, needle: str) -> None:
-    from simdr_lib.export import read_infer_config
+    from simdr_lib.deploy import read_infer_config
 
     (tmp_path / "infer_cfg.yml").write_bytes(data)
     with pytest.raises(ExportError) as err:
@@ -593,7 +594,7 @@ def test_unreadable_infer_cfg_text(tmp_path: Path, data: bytes, needle: str) -> 
 
 def test_infer_cfg_from_a_heatmap_config_reads(tmp_path: Path) -> None:
     from simdr_lib.config import load_config
-    from simdr_lib.export import infer_config_from_cfg, read_infer_config
+    from simdr_lib.deploy.infer_config import infer_config_from_cfg, read_infer_config
 
     cfg = load_config(None, ["model.head=heatmap", "codec.type=heatmap", "codec.sigma=2"])
     data = infer_config_from_cfg(cfg, "model.json").to_yaml_dict()
@@ -612,7 +613,7 @@ def test_random_infer_cfg_values_read_or_raise_export_error(tmp_path_factory) ->
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from simdr_lib.export import read_infer_config
+    from simdr_lib.deploy import read_infer_config
 
     base = _infer_cfg_dict()
     keys = [
@@ -648,3 +649,175 @@ def test_random_infer_cfg_values_read_or_raise_export_error(tmp_path_factory) ->
             assert isinstance(info.flip_test, bool)
 
     check()
+
+
+# ----------------------------------------------------------------------------- one codec schema
+
+# infer_cfg.yml as simdr_lib.export wrote it before simdr_lib.deploy (paddle_version aside):
+# the file format must not change, so old exported folders keep loading.
+WRITTEN_BEFORE = """\
+schema_version: 1
+generator: simdr_lib.export
+paddle_version: PADDLE
+model:
+  model_file: model.json
+  params_file: model.pdiparams
+  onnx_file: model.onnx
+  backbone: tiny
+  head: simdr
+  input_name: image
+  input_shape: [-1, 3, 128, 96]
+input_size: [96, 128]
+codec: {type: simdr, split_ratio: 1.5, sigma: 4.0, label_smoothing: 0.1, normalize: true,
+  confidence: min, heatmap_stride: 4, use_dark: false, flip_shift: 1.0}
+preprocess:
+  channel_order: RGB
+  scale: 1/255
+  mean: [0.485, 0.456, 0.406]
+  std: [0.229, 0.224, 0.225]
+  padding: 1.25
+  pixel_std: 200.0
+postprocess: {flip_test: true, in_vis_thresh: 0.01}
+joint_names: [joint_0, joint_1, joint_2, joint_3, joint_4]
+flip_pairs: []
+skeleton: []
+source: {name: run, config: <defaults> (with overrides)}
+"""
+
+
+def test_infer_cfg_text_is_unchanged() -> None:
+    import paddle
+
+    from simdr_lib.config import load_config
+    from simdr_lib.deploy.infer_config import infer_config_from_cfg, infer_config_yaml
+
+    over = ["codec.type=simdr", "codec.flip_shift=1", "codec.split_ratio=1.5"]
+    cfg = load_config(None, [*over, "model.num_joints=5"])
+    text = infer_config_yaml(infer_config_from_cfg(cfg, "model.json", "model.onnx"))
+    assert text == WRITTEN_BEFORE.replace("PADDLE", paddle.__version__)
+
+
+def test_infer_cfg_of_older_versions_reads(tmp_path: Path) -> None:
+    """The first schema-1 files had no codec.flip_shift (it then defaults to the exact k-1)."""
+    from simdr_lib.config import load_config
+    from simdr_lib.deploy.infer_config import read_infer_config
+    from simdr_lib.factory import codec_from_config
+
+    old = WRITTEN_BEFORE.replace(", flip_shift: 1.0}", "}").replace("model.onnx", "")
+    (tmp_path / "infer_cfg.yml").write_text(old.replace("PADDLE", "2.6.2"))
+    info = read_infer_config(tmp_path)
+    assert info.codec["flip_shift"] is None and info.codec_settings.split_ratio == 1.5
+    assert info.num_joints == 5 and info.onnx_file == "" and info.paddle_version == "2.6.2"
+    cfg = load_config(None, ["codec.type=simdr", "codec.split_ratio=1.5"])
+    assert info.codec_settings == cfg.codec
+    assert codec_from_config(cfg).num_x_bins == 144
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        [],
+        ["codec.type=simdr", "codec.flip_shift=1", "codec.split_ratio=3", "codec.sigma=7"],
+        ["model.head=heatmap", "codec.type=heatmap", "codec.sigma=2", "codec.use_dark=true"],
+        ["codec.confidence=mean", "codec.normalize=false", "codec.label_smoothing=0.25"],
+    ],
+)
+def test_codec_settings_round_trip_through_infer_cfg(tmp_path: Path, over: list) -> None:
+    """config -> infer_cfg.yml -> CodecConfig gives back the config's codec section."""
+    from simdr_lib.config import load_config
+    from simdr_lib.deploy.infer_config import (
+        codec_from_infer_config,
+        infer_config_from_cfg,
+        read_infer_config,
+    )
+    from simdr_lib.factory import codec_from_config
+
+    cfg = load_config(None, over)
+    _write_infer_cfg(tmp_path, infer_config_from_cfg(cfg, "model.json").to_yaml_dict())
+    info = read_infer_config(tmp_path)
+    assert info.codec_settings == cfg.codec and info.input_size == tuple(cfg.codec.input_size)
+    a, b = codec_from_infer_config(info), codec_from_config(cfg)
+    assert type(a) is type(b) and vars(a) == vars(b)
+
+
+def test_infer_cfg_codec_accepted_exactly_when_the_config_accepts_it(tmp_path_factory) -> None:
+    """The codec section of infer_cfg.yml reads iff CodecConfig.validate (the YAML config's
+    check) passes: same limits, boundaries included."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from simdr_lib.config import CodecConfig
+    from simdr_lib.deploy.infer_config import read_infer_config
+    from simdr_lib.errors import ConfigError
+
+    base = _infer_cfg_dict()
+    folder = tmp_path_factory.mktemp("same_limits")
+    floats = st.sampled_from([0.0, 1e-9, 0.5, 0.99, 1.0, 1.5, 2.0, 95.0, 191.0, 192.0, 999.0])
+    floats = floats | st.sampled_from([1000.0, 1000.5, 1e300]) | st.floats(0, 2000)
+    codecs = st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["simdr", "sa_simdr", "heatmap"]),
+            "split_ratio": floats,
+            "sigma": floats,
+            "label_smoothing": floats,
+            "heatmap_stride": st.sampled_from([0, 1, 4, 5, 32, 48, 64, 4096, 4097]),
+            "flip_shift": st.none() | floats,
+        }
+    )
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(codecs)
+    def check(codec: dict) -> None:
+        data = yaml.safe_load(yaml.safe_dump(base))
+        data["codec"].update(codec)
+        data["model"]["head"] = "heatmap" if codec["type"] == "heatmap" else "simdr"
+        _write_infer_cfg(folder, data)
+        try:
+            CodecConfig(input_size=(96, 128), **{**data["codec"]}).validate("cfg")
+            config_ok = True
+        except ConfigError:
+            config_ok = False
+        try:
+            read_infer_config(folder)
+            infer_ok = True
+        except ExportError as exc:
+            assert "\n" not in str(exc) and "'codec." in str(exc), str(exc)
+            infer_ok = False
+        assert infer_ok == config_ok, codec
+
+    check()
+
+
+def test_every_runner_implements_the_runner_protocol(exported: dict) -> None:
+    import inspect
+
+    from simdr_lib.deploy import runners
+    from simdr_lib.deploy.predictor import load_predictor, predictor_from_config
+
+    static = load_predictor(exported["dir"])
+    dynamic = predictor_from_config(exported["cfg"], exported["weights"])
+    for pred in (static, dynamic):
+        assert isinstance(pred.runner, runners.Runner)
+        x = np.zeros((2, 3, 64, 48), np.float32)
+        assert [o.shape for o in pred.runner.run(x)] == [(2, 17, 96), (2, 17, 128)]
+        assert pred.runner.input_shape()[1:] in ([3, 64, 48], [-1, 64, 48])
+    wanted = {"input_shape", "run", "describe"}
+    for cls in (runners.PaddleRunner, runners.OnnxRunner, runners.DynamicRunner):
+        methods = {n for n, _ in inspect.getmembers(cls, inspect.isfunction)}
+        assert wanted <= methods, cls
+
+
+def test_old_import_path_still_works() -> None:
+    """simdr_lib.export re-exports what callers imported from it before simdr_lib.deploy."""
+    import simdr_lib.export as shim
+    from simdr_lib import deploy
+    from simdr_lib.deploy import infer_config, onnx, predictor
+
+    for name in shim.__all__:
+        assert getattr(shim, name) is not None, name
+    assert shim.export_model is deploy.export_model
+    assert shim.load_predictor is predictor.load_predictor
+    assert shim.read_infer_config is infer_config.read_infer_config
+    assert shim._pir_for_paddle2onnx is onnx._pir_for_paddle2onnx
+    for name in ("predictor_from_config", "evaluate_exported", "infer_config_from_cfg"):
+        assert hasattr(shim, name), name
