@@ -3,13 +3,17 @@
 Person boxes come from a detections json (``--det_file``), from the ground truth of a COCO json
 (``--use_gt``), or, when neither is given, one box over the whole image (the seed's
 single-person crop mode). All people of an image go through the model in one batch with the
-evaluation's crop, flip test and decode (:class:`simdr_lib.export.Predictor`), from the dynamic
-weights (``-c CONFIG -o weights=...``) or an exported folder (``--model_dir``).
+evaluation's crop, flip test and decode (:class:`simdr_lib.deploy.predictor.Predictor`), from
+the dynamic weights (``-c CONFIG -o weights=...``) or an exported folder (``--model_dir``).
 
 Outputs in ``--output_dir``: the images with skeletons drawn (joints scoring above
 ``--draw_threshold``), ``keypoint_results.json`` in the COCO keypoint results format (plus
 ``bbox`` and ``file_name``) and, with ``--save_txt``, one ``<image stem>.txt`` per image with
 one ``[image_id, score, [x, y, s, ...]]`` line per person, as the seed's ``--save_txt`` writes.
+Each image's outputs keep its path under the input root (a COCO json's ``a/img.jpg`` is drawn
+to ``a/img.jpg``), and names that would still meet (``img.jpg`` and ``img.png`` both writing
+``img.txt``) get a ``-2``, ``-3`` ... suffix (:func:`output_names`); the results' ``file_name`` is
+that name. Every file is written atomically (:mod:`simdr_lib.atomic_io`).
 
 A file that cannot be read (not an image, corrupt, truncated) is reported in one line and
 skipped; the run fails only when no image could be processed.
@@ -21,12 +25,12 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
-from simdr_lib.atomic_io import write_bytes_atomic, write_json_atomic
+from simdr_lib.atomic_io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from simdr_lib.errors import DataError
 
 RESULTS_FILE = "keypoint_results.json"
@@ -34,13 +38,18 @@ RESULTS_FILE = "keypoint_results.json"
 
 @dataclass
 class ImageJob:
-    """One image to run: its path, COCO image id and person boxes (None = whole image)."""
+    """One image to run: its path, COCO image id and person boxes (None = whole image).
+
+    ``output_name`` is where its outputs go under the output folder (POSIX, relative; ``""``:
+    the file name).
+    """
 
     path: Path
     image_id: int
     boxes: np.ndarray | None = None  # (N, 4) xywh px
     box_scores: np.ndarray | None = None  # (N,)
     image_size: tuple[int, int] | None = None  # (W, H) a COCO json states; None = user photo
+    output_name: str = ""
 
 
 @dataclass
@@ -56,6 +65,37 @@ class InferSummary:
 
 
 # ============================================================================ inputs
+def unique_names(names: Sequence[str]) -> list[str]:
+    """``names`` with a ``-2``, ``-3`` ... suffix on each that repeats an earlier one.
+
+    Names meet when they differ only in case (case-insensitive file systems) or only in the
+    extension (``img.jpg`` and ``img.png`` would both write ``img.txt``).
+    """
+    taken: set[str] = set()
+    out = []
+    for name in names:
+        path = PurePosixPath(name)
+        stem, n = path.stem, 1
+        while (key := str(path.with_name(stem)).lower()) in taken:
+            n += 1
+            stem = f"{path.stem}-{n}"
+        taken.add(key)
+        out.append(str(path.with_name(stem + path.suffix)))
+    return out
+
+
+def output_names(paths: Sequence[Path], root: Path) -> list[str]:
+    """Output names of image ``paths``: the path under ``root`` (the input folder or a COCO
+    json's image folder), else the file name; made unique with :func:`unique_names`."""
+    base = os.path.abspath(root)
+    names = []
+    for p in paths:
+        full = os.path.abspath(p)
+        inside = os.path.commonpath([base, full]) == base and full != base
+        names.append(Path(os.path.relpath(full, base)).as_posix() if inside else p.name)
+    return unique_names(names)
+
+
 def _image_id_for(paths: Sequence[Path]) -> list[int]:
     """Numeric file stems (COCO style ``000000123456.jpg``) when all are numeric, else 1..N."""
     stems = [p.stem for p in paths]
@@ -137,7 +177,8 @@ def jobs_from_paths(
     else:
         raise DataError(f"{src}: input not found (an image, a folder or a COCO json)")
     ids = _image_id_for(paths)
-    jobs = [ImageJob(p, i) for p, i in zip(paths, ids)]
+    names = output_names(paths, src if src.is_dir() else src.parent)
+    jobs = [ImageJob(p, i, output_name=n) for p, i, n in zip(paths, ids, names)]
     index = _load_det_index(det_file, det_thresh) if det_file else None
     return _attach_dets(jobs, index), failed
 
@@ -155,13 +196,17 @@ def jobs_from_coco(
 
     data = load_coco_keypoints(ann_file, image_dir, num_joints=num_joints, check_images=False)
     imgs = data.coco.imgs
+    ids = sorted(imgs.keys())
+    paths = [Path(image_dir) / imgs[i]["file_name"] for i in ids]
+    names = output_names(paths, Path(image_dir))
     jobs = {
         i: ImageJob(
-            Path(image_dir) / imgs[i]["file_name"],
+            path,
             int(i),
             image_size=(int(imgs[i]["width"]), int(imgs[i]["height"])),
+            output_name=name,
         )
-        for i in sorted(imgs.keys())
+        for i, path, name in zip(ids, paths, names)
     }
     records = None
     if use_gt:
@@ -215,79 +260,38 @@ def run_inference(
     """Run ``predictor`` on every job; write drawings, results json and txt files.
 
     Args:
-        predictor: a :class:`simdr_lib.export.Predictor` (exported or dynamic).
+        predictor: a :class:`simdr_lib.deploy.predictor.Predictor` (exported or dynamic).
         draw_threshold: joints scoring above it are drawn (default ``in_vis_thresh`` of the
             predictor's config, the rescoring threshold of evaluation).
         failed: files already known to be unusable (reported and counted).
         report: ``report(line)`` for each skipped file (default: print to stderr).
 
     Raises:
-        DataError: no image could be processed (each failure was reported before).
+        DataError: no image could be processed (each failure was reported before), or an
+            output would overwrite its input image.
     """
     from tqdm.auto import tqdm
-
-    from simdr_lib.data.images import load_image
-    from simdr_lib.engine.evaluate import rescore
-    from simdr_lib.viz import draw_skeleton
 
     report = report or (lambda line: print(line, file=sys.stderr, flush=True))
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    info = predictor.info
-    thresh = info.in_vis_thresh if draw_threshold is None else float(draw_threshold)
+    thresh = predictor.info.in_vis_thresh if draw_threshold is None else float(draw_threshold)
     summary = InferSummary(output_dir=out)
     for line in failed:
-        summary.failed.append(line)
-        report(f"skipped: {line}")
-    for job in tqdm(jobs, desc="infer", disable=not progress, leave=False):
-        try:
-            # json inputs: the annotated frame; user photos: the displayed (EXIF) frame
-            image = load_image(
-                job.path, expect_size=job.image_size, apply_exif=job.image_size is None
-            )
-        except DataError as exc:
-            summary.failed.append(str(exc))
-            report(f"skipped: {exc}")
+        _skip(summary, report, line)
+    names = unique_names([job.output_name or job.path.name for job in jobs])
+    for job, name in tqdm(list(zip(jobs, names)), desc="infer", disable=not progress, leave=False):
+        image = _read_image(job, summary, report)
+        if image is None:
             continue
-        if (draw or save_txt) and out.resolve() == job.path.parent.resolve():
-            raise DataError(f"{out}: output_dir is the input folder; outputs would overwrite")
-        boxes = job.boxes
-        if boxes is None:  # whole image (single-person crop mode)
-            h, w = image.shape[:2]
-            boxes = np.array([[0.0, 0.0, float(w), float(h)]])
-            box_scores = np.ones(1)
-        else:
-            box_scores = job.box_scores if job.box_scores is not None else np.ones(len(boxes))
-        results: list[dict[str, Any]] = []
-        if len(boxes):
-            kps, scores = predictor.predict_image(image, boxes, flip_test)
-            person_scores = rescore(scores, box_scores, info.in_vis_thresh)
-            full = np.concatenate([kps, scores[:, :, None]], axis=2)
-            for i in range(len(boxes)):
-                results.append(
-                    {
-                        "image_id": int(job.image_id),
-                        "category_id": 1,
-                        "keypoints": [round(float(v), 4) for v in full[i].reshape(-1)],
-                        "score": float(person_scores[i]),
-                        "bbox": [round(float(v), 2) for v in boxes[i]],
-                        "file_name": job.path.name,
-                    }
-                )
-            if draw:
-                drawn = draw_skeleton(
-                    image,
-                    kps,
-                    scores,
-                    threshold=thresh,
-                    skeleton=info.skeleton,
-                    names=info.joint_names,
-                )
-                _write_image(out / job.path.name, drawn)
-        elif draw:
-            _write_image(out / job.path.name, image)
+        if draw or save_txt:
+            _check_not_input(out, name, job)
+        kps, scores, results = _predict_people(predictor, job, image, name, flip_test)
+        if draw:
+            _write_drawing(out / name, image, kps, scores, thresh, predictor.info)
         if save_txt:
-            (out / f"{job.path.stem}.txt").write_text(_txt_lines(job.image_id, results))
+            txt = out / PurePosixPath(name).with_suffix(".txt")
+            write_text_atomic(txt, _txt_lines(job.image_id, results))
         summary.results.extend(results)
         summary.processed += 1
         summary.people += len(results)
@@ -299,133 +303,89 @@ def run_inference(
     return summary
 
 
-# ============================================================================ CLI
-def add_arguments(p: Any) -> None:
-    """``simdr infer`` options (the seed's tools/infer.py and keypoint_infer.py names)."""
-    from simdr_lib.cli_args import add_opt_arg
-
-    src = p.add_argument_group("model (one of)")
-    src.add_argument("-c", "--config", default="", help="YAML config (with -o weights=...)")
-    add_opt_arg(src, "config override, e.g. -o weights=checkpoints/demo_tiny/model_final.pdparams")
-    src.add_argument("--model_dir", default="", help="exported folder (simdr export)")
-    p.add_argument(
-        "--input",
-        "--infer_img",
-        "--infer_dir",
-        "--image_file",
-        dest="input",
-        required=True,
-        help="an image, a folder of images, or a COCO keypoints json",
-    )
-    p.add_argument("--image_dir", default="", help="images of a COCO json (default: its folder)")
-    p.add_argument("--det_file", default="", help="person detections json (COCO results)")
-    p.add_argument("--det_thresh", type=float, default=0.5, help="detection score >= (0.5)")
-    p.add_argument("--use_gt", action="store_true", help="GT person boxes of the COCO json")
-    p.add_argument("--output_dir", default="reports/infer", help="where results go (reports/infer)")
-    p.add_argument(
-        "--draw_threshold",
-        type=float,
-        default=None,
-        help="draw joints scoring above this (default: the config's in_vis_thresh)",
-    )
-    p.add_argument("--save_txt", action="store_true", help="one <image>.txt per image")
-    p.add_argument("--no_draw", action="store_true", help="do not write drawn images")
-    p.add_argument("--no_flip", action="store_true", help="disable the flip test")
-    p.add_argument("--device", default="", help="cpu | gpu | gpu:N (default: config / cpu)")
-    p.add_argument(
-        "--backend",
-        choices=("paddle", "onnx"),
-        default="paddle",
-        help="runtime of --model_dir: Paddle Inference (paddle) or onnxruntime (onnx)",
-    )
-    p.add_argument("--batch_size", type=int, default=32, help="most crops per run (32)")
-    p.add_argument(
-        "--cpu_threads",
-        type=int,
-        default=0,
-        help="CPU threads (0 = default: 1 for Paddle Inference, all cores for onnxruntime)",
-    )
-    p.add_argument("--no_mkldnn", action="store_true", help="disable oneDNN on CPU")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+def _skip(summary: InferSummary, report: Any, line: str) -> None:
+    summary.failed.append(line)
+    report(f"skipped: {line}")
 
 
-def make_predictor(args: Any) -> Any:
-    """Exported (``--model_dir``) or dynamic (``-c`` + weights) predictor from CLI args."""
-    from simdr_lib.errors import ConfigError
+def _read_image(job: ImageJob, summary: InferSummary, report: Any) -> np.ndarray | None:
+    """The job's (H, W, 3) uint8 RGB image, or None after reporting why it was skipped."""
+    from simdr_lib.data.images import load_image
 
-    if bool(args.model_dir) == bool(args.config):
-        raise ConfigError("simdr infer: give either --model_dir DIR or -c CONFIG -o weights=...")
-    if args.model_dir:
-        from simdr_lib.export import load_predictor
+    try:
+        # json inputs: the annotated frame; user photos: the displayed (EXIF) frame
+        return load_image(job.path, expect_size=job.image_size, apply_exif=job.image_size is None)
+    except DataError as exc:
+        _skip(summary, report, str(exc))
+        return None
 
-        return load_predictor(
-            args.model_dir,
-            device=args.device or "cpu",
-            batch_size=args.batch_size,
-            cpu_threads=args.cpu_threads or None,
-            use_mkldnn=not args.no_mkldnn,
-            backend=args.backend,
+
+def _check_not_input(out: Path, name: str, job: ImageJob) -> None:
+    """DataError when the outputs of ``job`` would land on its input image or in its folder."""
+    if out.resolve() == job.path.parent.resolve() or (out / name).resolve() == job.path.resolve():
+        raise DataError(f"{out}: output_dir is the input folder; outputs would overwrite")
+
+
+def _job_boxes(job: ImageJob, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Person boxes ``(N, 4)`` xywh px and their scores ``(N,)``; no boxes = the whole image."""
+    if job.boxes is None:  # whole image (single-person crop mode)
+        h, w = image.shape[:2]
+        return np.array([[0.0, 0.0, float(w), float(h)]]), np.ones(1)
+    scores = job.box_scores if job.box_scores is not None else np.ones(len(job.boxes))
+    return job.boxes, scores
+
+
+def _predict_people(
+    predictor: Any, job: ImageJob, image: np.ndarray, name: str, flip_test: bool | None
+) -> tuple[np.ndarray | None, np.ndarray | None, list[dict[str, Any]]]:
+    """Keypoints ``(N, K, 2)`` image px, scores ``(N, K)`` and the COCO result of each person
+    (``None, None, []`` for an image without boxes)."""
+    from simdr_lib.engine.evaluate import rescore
+
+    boxes, box_scores = _job_boxes(job, image)
+    if not len(boxes):
+        return None, None, []
+    kps, scores = predictor.predict_image(image, boxes, flip_test)
+    person_scores = rescore(scores, box_scores, predictor.info.in_vis_thresh)
+    full = np.concatenate([kps, scores[:, :, None]], axis=2)
+    results = [
+        {
+            "image_id": int(job.image_id),
+            "category_id": 1,
+            "keypoints": [round(float(v), 4) for v in full[i].reshape(-1)],
+            "score": float(person_scores[i]),
+            "bbox": [round(float(v), 2) for v in boxes[i]],
+            "file_name": name,
+        }
+        for i in range(len(boxes))
+    ]
+    return kps, scores, results
+
+
+def _write_drawing(
+    path: Path,
+    image: np.ndarray,
+    kps: np.ndarray | None,
+    scores: np.ndarray | None,
+    threshold: float,
+    info: Any,
+) -> None:
+    """``image`` with the skeletons of ``kps`` drawn (as it is when there are no people)."""
+    from simdr_lib.viz import draw_skeleton
+
+    if kps is not None:
+        image = draw_skeleton(
+            image, kps, scores, threshold=threshold, skeleton=info.skeleton, names=info.joint_names
         )
-    from simdr_lib.config import load_config
-    from simdr_lib.export import predictor_from_config
-
-    opts = list(args.opt) + ([f"device={args.device}"] if args.device else [])
-    cfg = load_config(args.config, opts)
-    return predictor_from_config(cfg, batch_size=args.batch_size)
-
-
-def make_jobs(args: Any, predictor: Any) -> tuple[list[ImageJob], list[str]]:
-    from simdr_lib.errors import ConfigError
-
-    src = Path(args.input)
-    if args.use_gt and args.det_file:
-        raise ConfigError("simdr infer: --use_gt and --det_file exclude each other")
-    if src.is_file() and src.suffix.lower() == ".json":
-        image_dir = Path(args.image_dir) if args.image_dir else src.parent
-        jobs = jobs_from_coco(
-            src,
-            image_dir,
-            predictor.info.num_joints,
-            use_gt=args.use_gt,
-            det_file=args.det_file or None,
-            det_thresh=args.det_thresh,
-        )
-        return jobs, []
-    if args.use_gt:
-        raise ConfigError("simdr infer: --use_gt needs a COCO keypoints json as --input")
-    return jobs_from_paths(src, args.det_file or None, args.det_thresh)
-
-
-def cmd_infer(args: Any) -> int:
-    if not Path(args.input).exists():  # before loading any model or weights
-        raise DataError(f"{args.input}: input not found (an image, a folder or a COCO json)")
-    predictor = make_predictor(args)
-    jobs, failed = make_jobs(args, predictor)
-    summary = run_inference(
-        predictor,
-        jobs,
-        args.output_dir,
-        draw_threshold=args.draw_threshold,
-        flip_test=False if args.no_flip else None,
-        save_txt=args.save_txt,
-        draw=not args.no_draw,
-        progress=not args.quiet,
-        failed=failed,
-    )
-    skipped = f", {len(summary.failed)} skipped" if summary.failed else ""
-    print(
-        f"done: {summary.processed} images, {summary.people} people{skipped} "
-        f"({predictor.backend}); results {summary.results_file}"
-    )
-    return 0
+    _write_image(path, image)
 
 
 __all__ = [
     "ImageJob",
     "InferSummary",
-    "add_arguments",
-    "cmd_infer",
     "jobs_from_coco",
     "jobs_from_paths",
+    "output_names",
     "run_inference",
+    "unique_names",
 ]

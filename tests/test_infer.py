@@ -20,7 +20,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> dict:
     import paddle
 
     from simdr_lib.config import load_config
-    from simdr_lib.export import export_model
+    from simdr_lib.deploy import export_model
     from simdr_lib.factory import model_from_config
 
     base = tmp_path_factory.mktemp("infer_model")
@@ -235,3 +235,97 @@ def test_neither_or_both_model_sources(model: dict, tmp_path: Path, capsys) -> N
         ["--model_dir", str(model["dir"]), "-c", str(DEMO), "--input", str(tmp_path)], capsys
     )
     assert rc == 2 and "--model_dir" in err
+
+
+# ----------------------------------------------------------------------------- output files
+
+
+def _two_folders_json(small_dataset: Path, root: Path) -> Path:
+    """A COCO json whose two images are a/img.jpg and b/img.jpg (same name, other content)."""
+    src = json.loads((small_dataset / "annotations" / "person_keypoints_val.json").read_text())
+    images = src["images"][:2]
+    for sub, image in zip(("a", "b"), images):
+        (root / sub).mkdir(parents=True)
+        data = (small_dataset / "images" / "val" / image["file_name"]).read_bytes()
+        (root / sub / "img.jpg").write_bytes(data)
+        image["file_name"] = f"{sub}/img.jpg"
+    ids = {image["id"] for image in images}
+    src["images"] = images
+    src["annotations"] = [a for a in src["annotations"] if a["image_id"] in ids]
+    ann = root / "ann.json"
+    ann.write_text(json.dumps(src))
+    return ann
+
+
+def test_same_named_images_of_two_folders_do_not_overwrite(
+    model: dict, small_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    """a/img.jpg and b/img.jpg: drawings and .txt keep the path under the input root."""
+    ann = _two_folders_json(small_dataset, tmp_path / "in")
+    out = tmp_path / "out"
+    rc, _, err = _run(
+        ["--model_dir", str(model["dir"]), "--input", str(ann), "--use_gt", "--save_txt"]
+        + ["--output_dir", str(out)],
+        capsys,
+    )
+    assert rc == 0, err
+    from simdr_lib.data.images import load_image
+
+    for sub in ("a", "b"):
+        src = load_image(tmp_path / "in" / sub / "img.jpg")
+        assert load_image(out / sub / "img.jpg").shape == src.shape
+        assert (out / sub / "img.txt").read_text().strip()
+    drawn = [load_image(out / sub / "img.jpg") for sub in ("a", "b")]
+    assert not np.array_equal(drawn[0], drawn[1])
+    results = json.loads((out / "keypoint_results.json").read_text())
+    assert {r["file_name"] for r in results} == {"a/img.jpg", "b/img.jpg"}
+    ids = {r["file_name"]: r["image_id"] for r in results}
+    for sub in ("a", "b"):
+        first = ast.literal_eval((out / sub / "img.txt").read_text().splitlines()[0])
+        assert first[0] == ids[f"{sub}/img.jpg"]
+
+
+def test_output_names_never_collide() -> None:
+    from simdr_lib.infer import output_names
+
+    names = output_names(
+        [
+            Path("/in/a/img.jpg"),
+            Path("/in/b/img.jpg"),
+            Path("/elsewhere/img.jpg"),
+            Path("/x/img.jpg"),
+        ],
+        Path("/in"),
+    )
+    assert names[:2] == ["a/img.jpg", "b/img.jpg"]
+    assert len(set(names)) == 4 and all(not n.startswith(("/", "..")) for n in names)
+    assert output_names([Path("/in/img.jpg"), Path("/in/IMG.jpg")], Path("/in")) == [
+        "img.jpg",
+        "IMG-2.jpg",
+    ]  # case-insensitive file systems would merge them
+    # img.jpg and img.png would both write img.txt
+    assert output_names([Path("/in/img.jpg"), Path("/in/img.png")], Path("/in")) == [
+        "img.jpg",
+        "img-2.png",
+    ]
+
+
+def test_txt_results_are_written_atomically(
+    model: dict, small_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    """An existing <image>.txt is replaced by a new file (rename), never rewritten in place."""
+    files = make_bad_folder(tmp_path / "in", small_dataset)
+    out = tmp_path / "out"
+    out.mkdir()
+    keep = tmp_path / "keep.txt"
+    keep.write_text("an older result another reader may hold\n")
+    (out / "a_good.txt").hardlink_to(keep)
+    rc, _, err = _run(
+        ["--model_dir", str(model["dir"]), "--input", str(files["good"]), "--save_txt"]
+        + ["--output_dir", str(out)],
+        capsys,
+    )
+    assert rc == 0, err
+    assert keep.read_text() == "an older result another reader may hold\n"
+    assert (out / "a_good.txt").read_text().startswith("[")
+    assert not list(out.glob(".*.tmp"))
