@@ -21,6 +21,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
+from simdr_lib.codec.base import check_split_ratio
 from simdr_lib.errors import ConfigError
 
 # ----------------------------------------------------------------------------- limits
@@ -100,6 +101,8 @@ class CodecConfig:
 
     ``type``: ``simdr`` (one-hot at ``round(x*k)`` + label smoothing), ``sa_simdr`` (Gaussian
     labels, ``sigma`` in bins) or ``heatmap`` (Gaussian heatmaps, ``sigma`` in heatmap pixels).
+    ``split_ratio`` ``k``: bins per pixel, any number > 0 that leaves 2 bins per axis (official
+    configs: 1, 1.5, 2, 3; see :func:`simdr_lib.codec.base.check_split_ratio`).
     ``confidence``: how the x and y softmax maxima combine into a joint score (min|max|mean).
     ``flip_shift``: SimDR flip-test shift in bins; ``null`` = exact (``k-1``), ``1`` = the
     official code's for any ``k``, ``0`` = the seed's (see :mod:`simdr_lib.weights.conventions`).
@@ -125,8 +128,10 @@ class CodecConfig:
                 f"{where}: codec.input_size must be [W, H] with sides in "
                 f"[{MIN_INPUT_SIDE}, {MAX_INPUT_SIDE}] px, got {list(size)}"
             )
-        if self.split_ratio < 1.0:
-            raise ConfigError(f"{where}: codec.split_ratio must be >= 1, got {self.split_ratio}")
+        try:
+            check_split_ratio(self.split_ratio, (int(size[0]), int(size[1])))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         bins = max(size) * self.split_ratio  # a float: int() of a huge product overflows
         if bins >= MAX_SIMDR_BINS + 1:
             raise ConfigError(

@@ -77,7 +77,8 @@ def test_wrong_types(tmp_path: Path, text: str, key: str) -> None:
     "override,needle",
     [
         ("codec.type=simcc", "codec.type"),
-        ("codec.split_ratio=0.5", "codec.split_ratio"),
+        ("codec.split_ratio=0", "codec.split_ratio"),
+        ("codec.split_ratio=0.01", "fewer than 2 bins"),
         ("model.backbone=resnet", "model.backbone"),
         ("device=tpu", "device"),
         ("train.lr_steps=[200, 170]", "lr_steps"),
@@ -475,3 +476,13 @@ def test_random_bytes_as_a_config_file(tmp_path_factory) -> None:
             assert "\n" not in str(exc) and str(path) in str(exc), str(exc)
 
     check()
+
+
+def test_split_ratio_below_one_is_legal() -> None:
+    """One rule for k, in config and codec alike: > 0 with at least 2 bins per axis."""
+    from simdr_lib.factory import codec_from_config
+
+    cfg = load_config(None, {"codec.split_ratio": 0.5})
+    assert codec_from_config(cfg).num_x_bins == int(cfg.codec.width * 0.5)
+    with pytest.raises(ConfigError, match="fewer than 2 bins"):
+        load_config(None, {"codec.input_size": [8, 64], "codec.split_ratio": 0.2})
