@@ -35,6 +35,8 @@ MIN_INPUT_SIDE, MAX_INPUT_SIDE = 8, 4096
 MAX_SIMDR_BINS = 32768
 #: Gaussian std of the SA-SimDR labels (bins) or of the heatmaps (heatmap px)
 MAX_SIGMA = 1000.0
+#: ``codec.sigma`` when the config does not set it, per ``codec.type`` (bins / heatmap px)
+DEFAULT_SIGMA = {"simdr": 4.0, "sa_simdr": 4.0, "heatmap": 2.0}
 #: joints per person (COCO 17, whole-body 133)
 MAX_NUM_JOINTS = 1000
 #: channel width of the tiny backbone and the N of ``hrnet_w<N>`` (published: 18, 32, 48)
@@ -103,6 +105,10 @@ class CodecConfig:
     labels, ``sigma`` in bins) or ``heatmap`` (Gaussian heatmaps, ``sigma`` in heatmap pixels).
     ``split_ratio`` ``k``: bins per pixel, any number > 0 that leaves 2 bins per axis (official
     configs: 1, 1.5, 2, 3; see :func:`simdr_lib.codec.base.check_split_ratio`).
+    ``sigma`` left unset (or ``null``) takes the type's default, :data:`DEFAULT_SIGMA`: 4 bins
+    for SimDR / SA-SimDR, 2 heatmap px for heatmaps (the official HRNet COCO value at
+    256x192; the official 384x288 config uses 3). The default follows ``type`` also when an
+    override changes the type; a sigma set in the file or an override is kept as given.
     ``confidence``: how the x and y softmax maxima combine into a joint score (min|max|mean).
     ``flip_shift``: SimDR flip-test shift in bins; ``null`` = exact (``k-1``), ``1`` = the
     official code's for any ``k``, ``0`` = the seed's (see :mod:`simdr_lib.weights.conventions`).
@@ -111,13 +117,26 @@ class CodecConfig:
     type: str = "sa_simdr"
     input_size: tuple[int, int] = (96, 128)
     split_ratio: float = 2.0
-    sigma: float = 4.0
+    sigma: Optional[float] = None  # noqa: UP045 (None: DEFAULT_SIGMA[type], see above)
     label_smoothing: float = 0.1
     normalize: bool = True
     confidence: str = "min"
     heatmap_stride: int = 4
     use_dark: bool = False
     flip_shift: Optional[float] = None  # noqa: UP045 (get_type_hints must work on py3.9)
+
+    def __post_init__(self) -> None:
+        # Resolve an unset sigma now, so every reader sees a number; remember that it was a
+        # default (not a dataclass field: equality and to_dict() ignore it) so that an
+        # override of `type` picks the new type's default (see Config.with_overrides).
+        if self.sigma is None:
+            object.__setattr__(self, "sigma", DEFAULT_SIGMA.get(self.type, DEFAULT_SIGMA["simdr"]))
+            object.__setattr__(self, "_sigma_is_default", True)
+
+    @property
+    def sigma_is_default(self) -> bool:
+        """True when ``sigma`` was not given and holds the type's default."""
+        return bool(getattr(self, "_sigma_is_default", False))
 
     def validate(self, where: str) -> None:
         _choice(where, "codec.type", self.type, ("simdr", "sa_simdr", "heatmap"))
@@ -329,6 +348,8 @@ class Config:
         if not overrides:
             return self
         data = self.to_dict()
+        if self.codec.sigma_is_default:
+            data["codec"]["sigma"] = None  # still "the type's default" after the overrides
         for key, value in parse_overrides(overrides).items():
             _set_dotted(data, key, value, self.source)
         return config_from_dict(data, source=f"{self.source} (with overrides)")
