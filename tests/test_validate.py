@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import paddle
+import pytest
 
 from simdr_lib.data.splits import eval_records, load_split
 from simdr_lib.engine.validate import evaluate_model
@@ -51,3 +52,46 @@ def test_evaluate_model_protocols_and_flip(tiny_cfg, tmp_path) -> None:
     assert not np.allclose(res_flip.predictions.keypoints_img, p.keypoints_img)
     assert (tmp_path / "keypoints_val_results.json").is_file()
     assert (tmp_path / "eval_metrics.json").is_file()
+
+
+def _fixed_point_prob_fn(codec, crop_point: np.ndarray, num_joints: int):
+    """A stand-in model: every joint of every crop sits at ``crop_point`` (crop px)."""
+
+    def prob_fn(images: np.ndarray) -> tuple[np.ndarray, ...]:
+        n = images.shape[0]
+        kp = np.broadcast_to(crop_point, (n, num_joints, 2))
+        t = codec.encode(kp, np.full((n, num_joints), 2))
+        return t["x_target"], t["y_target"]
+
+    return prob_fn
+
+
+def test_predictions_map_back_with_the_configured_pixel_std(tiny_cfg) -> None:
+    """pixel_std is only the unit of the box scale: crop -> image must not depend on it.
+
+    The crop shows the padded, aspect-fixed box edge to edge, so crop pixel ``p`` is image
+    pixel ``centre + (p - ((W-1)/2, (H-1)/2)) * box / (W, H)`` for any ``pixel_std``.
+    """
+    from simdr_lib.engine.validate import predict_records
+    from simdr_lib.factory import codec_from_config
+
+    data = load_split(tiny_cfg, "val")
+    records = eval_records(tiny_cfg, data, use_gt_bbox=True)[:5]
+    w, h = tiny_cfg.codec.input_size
+    crop_point = np.array([10.0, 50.0])  # on the bin grid (k = 2): decodes exactly
+    got = {}
+    for pixel_std in (200.0, 100.0):
+        cfg = tiny_cfg.with_overrides({"data.pixel_std": pixel_std})
+        codec = codec_from_config(cfg)
+        prob_fn = _fixed_point_prob_fn(codec, crop_point, cfg.model.num_joints)
+        got[pixel_std] = predict_records(cfg, prob_fn, records, codec, False, progress=False)
+    for rec, kp, area in zip(records, got[100.0].keypoints_img, got[100.0].areas):
+        x, y, bw, bh = rec.box
+        fit = np.array([bw, bw * h / w] if bw > bh * w / h else [bh * w / h, bh])
+        box = fit * tiny_cfg.data.padding  # image px shown by the crop
+        centre = np.array([x + bw / 2, y + bh / 2])
+        expected = centre + (crop_point - [(w - 1) / 2, (h - 1) / 2]) * box / [w, h]
+        np.testing.assert_allclose(kp, np.broadcast_to(expected, kp.shape), atol=1e-6)
+        assert area == pytest.approx(box[0] * box[1])
+    np.testing.assert_allclose(got[100.0].keypoints_img, got[200.0].keypoints_img, atol=1e-6)
+    np.testing.assert_allclose(got[100.0].areas, got[200.0].areas)

@@ -89,7 +89,8 @@ class TopDownDataset(paddle.io.Dataset):
     codec decides their weight); ``center`` (2,) px / ``scale`` (2,) float32 of the crop
     (in the mirrored image frame when ``flipped``); ``rotation`` () float32 deg; ``flipped``
     () bool; ``score`` () float32; ``image_id`` () int64; ``area`` () float32. In eval mode
-    ``crop_to_image(keypoints, center, scale, input_size, rotation)`` maps crop px to image px.
+    ``crop_to_image(keypoints, center, scale, input_size, rotation, pixel_std)`` (with this
+    dataset's ``pixel_std``) maps crop px to image px.
     """
 
     def __init__(

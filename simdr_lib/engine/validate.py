@@ -62,7 +62,11 @@ def predict_records(
     keep_probs: bool = False,
     desc: str = "eval",
 ) -> Predictions:
-    """Run ``prob_fn`` on every person crop of ``records`` (batched, in order)."""
+    """Run ``prob_fn`` on every person crop of ``records`` (batched, in order).
+
+    Crops are cut and mapped back with the config's ``data.padding`` and ``data.pixel_std``
+    (the box -> center / scale -> crop round trip); ``areas`` are the crops' image px².
+    """
     from tqdm.auto import tqdm
 
     from simdr_lib.data.splits import EpochBatchSampler, make_dataset, make_loader
@@ -77,7 +81,8 @@ def predict_records(
         images = np.asarray(batch["image"])
         kps, scores, probs = predict_crops(prob_fn, images, codec, flip_test, COCO_FLIP_PAIRS)
         centers, scales = np.asarray(batch["center"]), np.asarray(batch["scale"])
-        out["kps"].append(crop_to_image(kps, centers, scales, tuple(cfg.codec.input_size)))
+        size = tuple(cfg.codec.input_size)
+        out["kps"].append(crop_to_image(kps, centers, scales, size, pixel_std=cfg.data.pixel_std))
         out["scores"].append(scores)
         out["ids"].append(np.asarray(batch["image_id"]).reshape(-1))
         out["bs"].append(np.asarray(batch["score"]).reshape(-1))
