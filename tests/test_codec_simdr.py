@@ -70,6 +70,20 @@ def test_sizes_and_properties() -> None:
     assert SimDRCodec(input_size=(192, 256), split_ratio=2.0).flip_shift == 1.0
 
 
+def test_both_codecs_have_the_codec_interface() -> None:
+    from simdr_lib.codec import Codec, Decoded
+
+    for codec in (SimDRCodec((48, 64), sigma=2.0), HeatmapCodec((48, 64))):
+        assert isinstance(codec, Codec)
+        kp = np.array([[[12.0, 20.0]]])  # on both grids: decodes exactly
+        targets = codec.encode(kp, np.full((1, 1), 2))
+        assert isinstance(targets, dict) and targets["target_weight"].shape == (1, 1)
+        outputs = tuple(v for k, v in targets.items() if k != "target_weight")
+        decoded = codec.decode(outputs)
+        assert isinstance(decoded, Decoded) and decoded.keypoints.shape == (1, 1, 2)
+        np.testing.assert_allclose(decoded.keypoints, kp, atol=1e-9)
+
+
 def test_build_codec_kinds() -> None:
     simdr = build_codec("simdr", (48, 64), split_ratio=3.0, sigma=6.0, confidence="max")
     assert isinstance(simdr, SimDRCodec) and not simdr.is_gaussian and simdr.confidence == "max"

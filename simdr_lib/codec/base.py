@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol, TypedDict, Union
+from typing import Any, NamedTuple, Protocol, TypedDict, Union, runtime_checkable
 
 import numpy as np
 
@@ -53,6 +53,7 @@ class Decoded(NamedTuple):
     scores: np.ndarray  # (N, K) float32 (SimDR: probabilities in [0, 1])
 
 
+@runtime_checkable
 class Codec(Protocol):
     """The interface shared by :class:`~simdr_lib.codec.simdr.SimDRCodec` and
     :class:`~simdr_lib.codec.heatmap.HeatmapCodec` (docs/CONTRACTS.md).
