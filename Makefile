@@ -32,7 +32,7 @@ demo: setup
 	$(BIN)/simdr pipeline
 
 # The low-resolution study (heatmap / DARK / SimDR / SA-SimDR at 3 input sizes, 2 seeds;
-# about 45 minutes on 2 CPU cores) -> reports/lowres/report.html
+# about 30 minutes on 2 CPU cores) -> reports/lowres/report.html
 study: setup
 	$(BIN)/simdr pipeline --run lowres --notebooks 08_lowres_study
 

@@ -67,7 +67,7 @@ class StudySettings:
     """What the study trains. ``sizes`` are ``[W, H]`` input crops.
 
     The default (3 sizes x 3 heads x 2 seeds, 12 epochs of the tiny backbone) runs in about
-    45 minutes on 2 CPU cores; on a GPU, ``backbone="hrnet_w32"``, the paper's sizes
+    27 minutes on 2 CPU cores (measured); on a GPU, ``backbone="hrnet_w32"``, the paper's sizes
     (``(64, 64), (128, 128), (192, 256)``), ``epochs=210`` and a COCO ``data_root`` give the
     paper's HRNet-W32 table.
     """
