@@ -1,21 +1,17 @@
 """The notebook pipeline: ``simdr pipeline`` runs ``notebooks/NN_*.ipynb`` in order with papermill.
 
-Two halves live here:
+:func:`run_pipeline` executes the notebooks headlessly on the current Python interpreter's
+kernel, saves each executed notebook as ``reports/<run>/NN_name.ipynb``, records progress in
+``reports/<run>/pipeline_state.json`` (written atomically after every notebook), resumes from
+the first notebook that has not completed when started again with the same run name and
+parameters, stops at the first failure with a one-line ``notebook X failed in cell N (...):
+Type: message`` error, and writes ``report.{html,md,json}`` only after every notebook
+succeeded (a stale report is removed before anything reruns).
 
-* **Inside a notebook** (:func:`start_notebook`, :class:`NotebookRun` and a few step helpers):
-  the first code cell after the ``parameters`` cell turns the parameters into the run's
-  :class:`~simdr_lib.config.Config`, moves to the project root (so the same notebook runs from
-  JupyterLab in ``notebooks/`` and from papermill in the root) and gives the notebook its
-  run folder ``reports/<run>/``, where notebooks pass results to each other as json files
-  and figures (see :mod:`simdr_lib.report`).
-* **The driver** (:func:`run_pipeline`, ``simdr pipeline``): executes the notebooks headlessly
-  on the current Python interpreter's kernel, saves each executed notebook as
-  ``reports/<run>/NN_name.ipynb``, records progress in ``reports/<run>/pipeline_state.json``
-  (written atomically after every notebook), resumes from the first notebook that has not
-  completed when started again with the same run name and parameters, stops at the first
-  failure with a one-line ``notebook X failed in cell N (...): Type: message`` error, and
-  writes ``report.{html,md,json}`` only after every notebook succeeded (a stale report is
-  removed before anything reruns).
+The notebook side lives in :mod:`simdr_lib.notebook_run` (run context),
+:mod:`simdr_lib.engine.protocols`, :mod:`simdr_lib.deploy.compare` and
+:mod:`simdr_lib.viz_examples`; their names are re-exported here (compatibility re-exports;
+removed once callers move).
 """
 
 from __future__ import annotations
@@ -29,25 +25,92 @@ import os
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import yaml
 
 from simdr_lib import report as rpt
-from simdr_lib.atomic_io import write_bytes_atomic
 from simdr_lib.cli_args import add_opt_arg
-from simdr_lib.config import Config, load_config, parse_overrides, save_config
-from simdr_lib.errors import ConfigError, DataError, SimdrError
-from simdr_lib.paths import chdir_to_project_root, project_root, resolve
-from simdr_lib.run_lock import RunLock
+from simdr_lib.config import load_config, parse_overrides
 
-DEFAULT_CONFIG = "configs/demo_tiny.yml"
-DEFAULT_RUN = "demo"
+# The notebook-side helpers moved to their own modules; re-exported here because the
+# notebooks, widgets and tests import them from simdr_lib.pipeline.
+from simdr_lib.deploy.compare import export_and_compare, export_available
+from simdr_lib.engine.protocols import (
+    PROTOCOLS,
+    ProtocolResults,
+    crop_items,
+    evaluate_protocols,
+    gt_box_result,
+    gt_eval_records,
+    protocol_name,
+    save_metrics,
+)
+from simdr_lib.errors import ConfigError, SimdrError
+from simdr_lib.notebook_run import (
+    DEFAULT_CONFIG,
+    DEFAULT_RUN,
+    NotebookRun,
+    _rel,
+    is_generated_dataset,
+    notebook_config,
+    save_dataset_stats,
+    save_training,
+    start_notebook,
+)
+from simdr_lib.paths import project_root, resolve
+from simdr_lib.run_lock import RunLock
+from simdr_lib.viz_examples import (
+    distribution_example,
+    prediction_examples,
+    save_visualization,
+    worst_case_examples,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_RUN",
+    "KERNEL_LOG",
+    "KERNEL_NAME",
+    "NotebookRun",
+    "ON_REQUEST_NOTEBOOKS",
+    "PROTOCOLS",
+    "PipelineError",
+    "PipelineResult",
+    "ProtocolResults",
+    "STATE_VERSION",
+    "TRAINING_NOTEBOOK",
+    "add_cli",
+    "cmd_pipeline",
+    "coerce_parameter",
+    "crop_items",
+    "describe_failure",
+    "distribution_example",
+    "evaluate_protocols",
+    "export_and_compare",
+    "export_available",
+    "gt_box_result",
+    "gt_eval_records",
+    "is_generated_dataset",
+    "list_notebooks",
+    "notebook_config",
+    "notebook_parameters",
+    "parse_overrides",
+    "prediction_examples",
+    "protocol_name",
+    "resolve_parameters",
+    "run_pipeline",
+    "save_dataset_stats",
+    "save_metrics",
+    "save_training",
+    "save_visualization",
+    "start_notebook",
+    "worst_case_examples",
+]
+
 KERNEL_NAME = "python3"
 STATE_VERSION = 1
 KERNEL_LOG = "kernel.log"
@@ -60,514 +123,6 @@ _PAPERMILL_TAGS = {"parameters", "injected-parameters", "papermill-error-cell-ta
 
 class PipelineError(SimdrError):
     """A notebook failed, or the run folder does not fit the request (one line)."""
-
-
-# ============================================================================ notebook side
-def notebook_config(
-    config: str | os.PathLike = DEFAULT_CONFIG,
-    run_name: str = DEFAULT_RUN,
-    data_root: str | os.PathLike = "",
-    epochs: int = 0,
-    device: str = "auto",
-    overrides: dict[str, Any] | list[str] | str | None = None,
-    root: Path | None = None,
-) -> Config:
-    """The run's config from notebook parameters.
-
-    ``config`` and ``data_root`` are resolved against the project root. ``run_name`` becomes
-    ``cfg.name`` (checkpoints go to ``<train.save_dir>/<run_name>/``). A non-empty
-    ``data_root`` points at an existing COCO-format folder and turns off data generation
-    (unless ``overrides`` sets ``data.synthetic``); ``epochs`` > 0 replaces
-    ``train.epochs``; ``overrides`` (dotted keys, a dict, a ``key=value`` list or a YAML
-    mapping string) are applied last.
-    """
-    root = Path(root) if root is not None else project_root()
-    extra = parse_overrides(overrides)
-    values: dict[str, Any] = {"name": str(run_name)}
-    if device:
-        values["device"] = str(device)
-    if data_root:
-        folder = resolve(data_root, root)
-        if not folder.is_dir():
-            raise DataError(f"data_root {folder}: no such folder (a COCO-format dataset root)")
-        values["data.root"] = str(folder)
-        values["data.synthetic"] = False
-    if epochs:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-            raise ConfigError(f"parameter epochs must be an integer >= 0, got {epochs!r}")
-        values["train.epochs"] = int(epochs)
-    values.update(extra)
-    return load_config(resolve(config, root), values)
-
-
-@dataclass
-class NotebookRun:
-    """What a notebook knows about its run: config, folders, and how to save results."""
-
-    notebook: str
-    cfg: Config
-    root: Path
-    report_dir: Path
-    checkpoint_dir: Path
-    headless: bool = False
-
-    @property
-    def progress(self) -> bool:
-        """Show progress bars (interactive use); headless runs print summary lines instead."""
-        return not self.headless
-
-    @property
-    def figures_dir(self) -> Path:
-        return self.report_dir / rpt.FIGURES_DIR
-
-    def path(self, name: str) -> Path:
-        return self.report_dir / name
-
-    def save_json(self, name: str, obj: Any) -> Path:
-        """Write ``reports/<run>/<name>`` atomically (NaN -> null)."""
-        return rpt.write_json_atomic(self.path(name), obj)
-
-    def load_json(self, name: str) -> Any:
-        """Read a run file another notebook wrote; DataError naming that notebook if missing."""
-        data = rpt.read_json(self.path(name))
-        if data is None:
-            producer = rpt.RUN_FILES.get(name, "an earlier notebook")
-            raise DataError(f"{self.path(name)}: missing; run {producer} first (same run_name)")
-        return data
-
-    def show(self, fig: Any, name: str, dpi: int = 96) -> Path:
-        """Save ``fig`` as ``figures/<name>.png`` for the report and display it here."""
-        from simdr_lib.viz import figure_png
-
-        png = figure_png(fig, dpi=dpi)
-        self.figures_dir.mkdir(parents=True, exist_ok=True)
-        path = self.figures_dir / f"{name}.png"
-        write_bytes_atomic(path, png)
-        if _in_ipython():
-            from IPython.display import Image, display
-
-            display(Image(png))
-        return path
-
-    def markdown(self, obj: Any) -> None:
-        """Show a table / markdown text (printed when not in a notebook)."""
-        text = obj.markdown() if hasattr(obj, "markdown") else str(obj)
-        if _in_ipython():
-            from IPython.display import Markdown, display
-
-            display(Markdown(text))
-        else:
-            print(text)
-
-    def weights(self) -> Path:
-        """``checkpoints/<run>/model_final.pdparams`` (DataError if 03_training has not run)."""
-        path = self.checkpoint_dir / "model_final.pdparams"
-        if not path.is_file():
-            raise DataError(f"{path}: no trained weights; run 03_training first (same run_name)")
-        return path
-
-    def load_model(self) -> Any:
-        """The trained model (eval mode) on the configured device."""
-        from simdr_lib.device import set_device
-        from simdr_lib.factory import model_from_config
-        from simdr_lib.weights import load_model_weights
-
-        weights = self.weights()
-        set_device(self.cfg.device)
-        model = model_from_config(self.cfg)
-        load_model_weights(model, weights, cfg=self.cfg)
-        model.eval()
-        return model
-
-
-def _in_ipython() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return get_ipython() is not None
-
-
-def start_notebook(
-    notebook: str,
-    config: str | os.PathLike = DEFAULT_CONFIG,
-    run_name: str = DEFAULT_RUN,
-    data_root: str | os.PathLike = "",
-    epochs: int = 0,
-    device: str = "auto",
-    overrides: dict[str, Any] | list[str] | str | None = None,
-    reports_dir: str | os.PathLike = "reports",
-    *,
-    quiet: bool = False,
-) -> NotebookRun:
-    """First cell of every notebook: project root as cwd, headless-safe plotting, the config.
-
-    Writes ``reports/<run>/config.yml`` and returns the :class:`NotebookRun`.
-    """
-    from simdr_lib.viz import use_headless_backend
-
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"paddle\.")
-    root = chdir_to_project_root()
-    use_headless_backend()
-    cfg = notebook_config(config, run_name, data_root, epochs, device, overrides, root)
-    report_dir = resolve(reports_dir, root) / cfg.name
-    report_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, report_dir / rpt.CONFIG_FILE)
-    run = NotebookRun(
-        notebook=notebook,
-        cfg=cfg,
-        root=root,
-        report_dir=report_dir,
-        checkpoint_dir=resolve(cfg.train.save_dir, root) / cfg.name,
-        headless=os.environ.get("SIMDR_HEADLESS") == "1",
-    )
-    if not quiet:
-        print(
-            f"{notebook}: run '{cfg.name}', config {_rel(Path(cfg.source.split(' (')[0]), root)}, "
-            f"data {cfg.data.root}, device {cfg.device}, epochs {cfg.train.epochs}; "
-            f"outputs {_rel(report_dir, root)}/"
-        )
-    return run
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return Path(path).resolve().relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
-
-
-# ---------------------------------------------------------------------------- step helpers
-def is_generated_dataset(root: str | os.PathLike) -> bool:
-    """Whether ``root`` holds the generated (synthetic) dataset."""
-    from simdr_lib.data.synthetic import _META_NAME
-
-    return (Path(root) / _META_NAME).is_file()
-
-
-def save_dataset_stats(run: NotebookRun, train_data: Any, val_data: Any) -> dict[str, Any]:
-    """``dataset_stats.json``: :func:`~simdr_lib.data.coco.dataset_stats` of both splits.
-
-    Returns ``{"train": ..., "val": ...}``; the file also records the root and whether it is
-    the generated dataset (the report says so).
-    """
-    from simdr_lib.data.coco import dataset_stats
-
-    stats = {"train": dataset_stats(train_data), "val": dataset_stats(val_data)}
-    root = run.cfg.data.root
-    info = {"root": str(root), "generated": is_generated_dataset(root), "splits": stats}
-    run.save_json(rpt.DATASET_FILE, info)
-    return stats
-
-
-def save_training(run: NotebookRun, result: Any) -> dict[str, Any]:
-    """``training.json`` from a :class:`~simdr_lib.engine.train.TrainResult` (also on resume)."""
-    history = [dict(r) for r in result.history]
-    ckpt_summary = rpt.read_json(run.checkpoint_dir / "train_summary.json") or {}
-    aps = [float(r["AP"]) for r in history if r.get("AP") is not None and np.isfinite(r["AP"])]
-    seen = sum(float(r.get("images_per_s", 0.0)) * float(r.get("time_s", 0.0)) for r in history)
-    train_time = sum(float(r.get("time_s", 0.0)) for r in history)
-    summary = {
-        "epochs_done": int(result.epochs_done),
-        "best_ap": float(result.best_ap) if result.best_ap >= 0 else None,
-        "best_epoch": int(result.best_epoch) if result.best_epoch > 0 else None,
-        "final_ap": aps[-1] if aps else None,
-        "final_loss": float(history[-1]["loss"]) if history else None,
-        "train_time_s": train_time,
-        "images_per_s": seen / train_time if train_time > 0 else None,
-        "device": ckpt_summary.get("device", run.cfg.device),
-        "weights": str(result.final_weights) if result.final_weights else None,
-        "checkpoint_dir": str(run.checkpoint_dir),
-        "history": history,
-    }
-    run.save_json(rpt.TRAINING_FILE, summary)
-    return summary
-
-
-PROTOCOLS: dict[str, tuple[bool, bool]] = {
-    "GT boxes + flip": (True, True),
-    "GT boxes, no flip": (True, False),
-    "detected boxes + flip": (False, True),
-    "detected boxes, no flip": (False, False),
-}
-
-
-def protocol_name(use_gt_bbox: bool, flip_test: bool) -> str:
-    return next(k for k, v in PROTOCOLS.items() if v == (bool(use_gt_bbox), bool(flip_test)))
-
-
-@dataclass
-class ProtocolResults:
-    """Evaluations of one model under several protocols (see :func:`evaluate_protocols`)."""
-
-    results: dict[str, Any]
-    seconds: dict[str, float]
-    main: str
-    skipped: dict[str, str] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, dict[str, Any]]:
-        return {
-            name: {
-                "stats": r.stats,
-                "use_gt_bbox": r.use_gt_bbox,
-                "flip_test": r.flip_test,
-                "num_people": r.num_people,
-                "seconds": self.seconds.get(name),
-            }
-            for name, r in self.results.items()
-        }
-
-    def table(self) -> rpt.Table:
-        return rpt.protocols_table(self.summary())
-
-
-def evaluate_protocols(
-    cfg: Config, model: Any, data: Any, out_dir: Path | None = None, progress: bool = True
-) -> ProtocolResults:
-    """COCO AP with flip test on / off (GT boxes) and with detected boxes (flip on).
-
-    The config's own protocol (``eval.use_gt_bbox`` / ``eval.flip_test``) is always included
-    and is the main one (its results json goes to ``out_dir``). The detected-box protocols
-    are skipped when ``data.det_file`` does not exist, unless it is the main one.
-    """
-    from simdr_lib.engine.validate import evaluate_model
-
-    main = protocol_name(cfg.eval.use_gt_bbox, cfg.eval.flip_test)
-    names = [main] + [n for n in list(PROTOCOLS)[:3] if n != main]
-    det_file = cfg.data.path("det_file")
-    out = ProtocolResults({}, {}, main)
-    for name in names:
-        use_gt, flip = PROTOCOLS[name]
-        if not use_gt and name != main and not det_file.is_file():
-            out.skipped[name] = f"{det_file} not found"
-            continue
-        t0 = time.perf_counter()
-        out.results[name] = evaluate_model(
-            cfg,
-            model,
-            data,
-            use_gt_bbox=use_gt,
-            flip_test=flip,
-            out_dir=out_dir if name == main else None,
-            progress=progress,
-        )
-        out.seconds[name] = time.perf_counter() - t0
-    return out
-
-
-def gt_eval_records(cfg: Config, data: Any) -> list[Any]:
-    """Ground-truth people in evaluation order (the rows of a GT-box evaluation)."""
-    from simdr_lib.data.splits import eval_records
-
-    return eval_records(cfg, data, True)
-
-
-def gt_box_result(protocols: ProtocolResults) -> Any:
-    """The GT-box evaluation to take per-joint numbers from (the main one if it uses GT boxes)."""
-    for name in [protocols.main, *protocols.results]:
-        r = protocols.results.get(name)
-        if r is not None and r.use_gt_bbox and r.predictions.gt_keypoints_img is not None:
-            return r
-    raise DataError("no ground-truth-box evaluation to compute per-joint accuracy from")
-
-
-def save_metrics(
-    run: NotebookRun, protocols: ProtocolResults, per_joint: list[dict[str, Any]], data: Any
-) -> dict[str, Any]:
-    """``metrics.json``: main COCOeval stats, every protocol, per-joint accuracy."""
-    main = protocols.results[protocols.main]
-    n_images = data.num_images
-    if run.cfg.eval.max_images > 0:
-        n_images = min(n_images, run.cfg.eval.max_images)
-    metrics = {
-        "AP": float(main.stats["AP"]),
-        "stats": main.stats,
-        "main_protocol": protocols.main,
-        "num_people": main.num_people,
-        "num_images": n_images,
-        "protocols": protocols.summary(),
-        "skipped_protocols": protocols.skipped,
-        "per_joint": per_joint,
-    }
-    run.save_json(rpt.METRICS_FILE, metrics)
-    return metrics
-
-
-def crop_items(cfg: Config, records: Sequence[Any], indices: Sequence[int]) -> list[dict]:
-    """Evaluation crops (no augmentation) of ``records[i]`` with their codec targets."""
-    from simdr_lib.data.splits import make_dataset
-    from simdr_lib.factory import codec_from_config
-
-    dataset = make_dataset(cfg, list(records), codec_from_config(cfg), train=False)
-    return [dataset[int(i)] for i in indices]
-
-
-def export_and_compare(run: NotebookRun, num_crops: int = 8) -> dict[str, Any]:
-    """Export the trained model, run it with Paddle Inference and compare with the dygraph model.
-
-    Writes ``export.json``: the folder, the max absolute difference of the probabilities over
-    ``num_crops`` validation crops, the max decoded keypoint difference (px) and ms per crop.
-    """
-    from simdr_lib.data.splits import load_split
-    from simdr_lib.device import resolve_device
-    from simdr_lib.engine.predict import dynamic_prob_fn, probability_model
-    from simdr_lib.export import export_model, load_predictor
-    from simdr_lib.factory import codec_from_config
-
-    cfg = run.cfg
-    weights = run.weights()
-    out_dir = run.checkpoint_dir / "inference_model"
-    t0 = time.perf_counter()
-    export_model(cfg, weights, out_dir)
-    export_s = time.perf_counter() - t0
-    device = resolve_device(cfg.device)
-    predictor = load_predictor(out_dir, device=device)
-    records = gt_eval_records(cfg, load_split(cfg, "val"))
-    n = max(1, min(int(num_crops), len(records)))
-    crops = np.stack([item["image"] for item in crop_items(cfg, records, range(n))])
-    t0 = time.perf_counter()
-    static = predictor.predict_crops(crops)
-    static_s = time.perf_counter() - t0
-    dyn_fn = dynamic_prob_fn(probability_model(run.load_model(), cfg.model.head))
-    dyn_fn(crops[:1])  # warm-up
-    t0 = time.perf_counter()
-    dynamic = dyn_fn(crops)
-    dynamic_s = time.perf_counter() - t0
-    diffs = [float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(static, dynamic)]
-    codec = codec_from_config(cfg)
-    kp_static, _ = codec.decode(tuple(static))
-    kp_dynamic, _ = codec.decode(tuple(dynamic))
-    kp_diff = float(np.max(np.abs(kp_static - kp_dynamic)))
-    bin_px = 1.0 / float(cfg.codec.split_ratio) if cfg.codec.type != "heatmap" else 1.0
-    info = {
-        "status": "ok",
-        "model_dir": str(out_dir),
-        "files": sorted(p.name for p in out_dir.iterdir()),
-        "backend": getattr(predictor, "backend", "paddle"),
-        "num_crops": n,
-        "max_abs_diff": max(diffs),
-        "max_abs_diff_per_output": diffs,
-        "max_keypoint_diff_px": kp_diff,
-        "parity_ok": bool(max(diffs) < 1e-3 and kp_diff <= bin_px + 1e-6),
-        "export_s": export_s,
-        "static_ms_per_crop": 1000.0 * static_s / n,
-        "dynamic_ms_per_crop": 1000.0 * dynamic_s / n,
-    }
-    run.save_json(rpt.EXPORT_FILE, info)
-    return info
-
-
-def export_available() -> bool:
-    """Whether :mod:`simdr_lib.export` is installed (05_export stops with a note otherwise)."""
-    import importlib.util
-
-    return importlib.util.find_spec("simdr_lib.export") is not None
-
-
-def prediction_examples(
-    records: Sequence[Any], predictions: Any, n: int = 4, seed: int = 0
-) -> dict[str, Any]:
-    """Arguments for :func:`simdr_lib.viz.plot_predictions`: ``n`` val images, all their people.
-
-    ``records`` and ``predictions`` are the rows of one GT-box evaluation (same order).
-    """
-    from simdr_lib.data.images import load_image
-
-    ids = np.asarray([r.image_id for r in records])
-    unique = np.unique(ids)
-    rng = np.random.default_rng(seed)
-    chosen = sorted(rng.choice(unique, size=min(n, len(unique)), replace=False).tolist())
-    out: dict[str, list[Any]] = {
-        "images": [],
-        "gt_keypoints": [],
-        "pred_keypoints": [],
-        "pred_scores": [],
-        "titles": [],
-    }
-    for image_id in chosen:
-        rows = np.flatnonzero(ids == image_id)
-        out["images"].append(load_image(records[rows[0]].image_path))
-        out["gt_keypoints"].append(np.stack([records[i].keypoints for i in rows]))
-        out["pred_keypoints"].append(predictions.keypoints_img[rows])
-        out["pred_scores"].append(predictions.scores[rows])
-        out["titles"].append(f"image {image_id}")
-    return out
-
-
-def distribution_example(
-    cfg: Config, records: Sequence[Any], predictions: Any, index: int
-) -> dict[str, Any]:
-    """Arguments for :func:`simdr_lib.viz.plot_joint_distributions` for person ``index``."""
-    from simdr_lib.data.transforms import denormalize_image
-    from simdr_lib.factory import codec_from_config
-
-    item = crop_items(cfg, records, [index])[0]
-    x_prob, y_prob = (np.asarray(p[index]) for p in predictions.probs[:2])
-    pred_kps, _ = codec_from_config(cfg).decode((x_prob[None], y_prob[None]))
-    return {
-        "crop_rgb": denormalize_image(item["image"]),
-        "x_prob": x_prob,
-        "y_prob": y_prob,
-        "x_target": item["x_target"],
-        "y_target": item["y_target"],
-        "pred_keypoints": pred_kps[0],
-        "gt_keypoints": item["keypoints"],
-        "visible": item["visible"],
-        "split_ratio": float(cfg.codec.split_ratio),
-    }
-
-
-def worst_case_examples(
-    cfg: Config, records: Sequence[Any], predictions: Any, oks: np.ndarray, k: int = 8
-) -> dict[str, Any]:
-    """Arguments for :func:`simdr_lib.viz.plot_worst_cases`: the ``k`` lowest-OKS people."""
-    from simdr_lib.data import transforms as T
-
-    order = rpt.worst_first(oks)[:k]
-    order = [i for i in order if np.isfinite(oks[i])]
-    items = crop_items(cfg, records, order)
-    out: dict[str, list[Any]] = {
-        "crops": [],
-        "gt_keypoints": [],
-        "pred_keypoints": [],
-        "pred_scores": [],
-        "titles": [],
-    }
-    for i, item in zip(order, items):
-        out["crops"].append(T.denormalize_image(item["image"]))
-        out["gt_keypoints"].append(np.concatenate([item["keypoints"], item["visible"][:, None]], 1))
-        matrix = T.get_affine_matrix(
-            item["center"], item["scale"], 0.0, tuple(cfg.codec.input_size), cfg.data.pixel_std
-        )
-        out["pred_keypoints"].append(T.affine_points(predictions.keypoints_img[i], matrix))
-        out["pred_scores"].append(predictions.scores[i])
-        out["titles"].append(f"image {records[i].image_id}: OKS {oks[i]:.2f}")
-    return out
-
-
-def save_visualization(
-    run: NotebookRun, records: Sequence[Any], oks: np.ndarray, k: int = 8
-) -> dict[str, Any]:
-    """``visualization.json``: per-person OKS summary and the worst people."""
-    finite = oks[np.isfinite(oks)]
-    order = rpt.worst_first(oks)[:k]
-    info = {
-        "num_people": int(len(oks)),
-        "oks": {
-            "mean": float(finite.mean()) if finite.size else None,
-            "median": float(np.median(finite)) if finite.size else None,
-            "min": float(finite.min()) if finite.size else None,
-            "share_above_0.5": float(np.mean(finite >= 0.5)) if finite.size else None,
-        },
-        "worst": [
-            {"index": i, "image_id": int(records[i].image_id), "oks": float(oks[i])}
-            for i in order
-            if np.isfinite(oks[i])
-        ],
-    }
-    run.save_json(rpt.VISUALIZATION_FILE, info)
-    return info
 
 
 # ============================================================================ driver side
