@@ -225,6 +225,33 @@ def test_kernel_runs_on_this_interpreter(tmp_path: Path) -> None:
     assert cmd[-2:] == ["-f", str(tmp_path / "kernel.json")]
 
 
+def test_kernel_stderr_goes_to_the_given_file_not_the_terminal(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import papermill as pm
+
+    from simdr_lib.pipeline.kernel import _kernel_manager_class
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "py"}
+    nb.cells = [nbformat.v4.new_code_cell("import os\nos.write(2, b'kernel-stderr-marker\\n')")]
+    book = tmp_path / "book.ipynb"
+    nbformat.write(nb, str(book))
+    log_path = tmp_path / "kernel.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        pm.execute_notebook(
+            str(book),
+            str(tmp_path / "out.ipynb"),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            kernel_manager_class=_kernel_manager_class(log),
+        )
+    assert "kernel-stderr-marker" in log_path.read_text(encoding="utf-8")
+    out, err = capfd.readouterr()
+    assert "kernel-stderr-marker" not in out + err
+
+
 def test_notebook_output_is_indented_line_by_line() -> None:
     from simdr_lib.pipeline.kernel import _Prefixed
 

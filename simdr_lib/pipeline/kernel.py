@@ -50,7 +50,9 @@ def _kernel_manager_class(stderr: IO[str] | None = None) -> type:
     The ``python3`` kernelspec found first may belong to another Python (a user-level
     kernelspec); the pipeline must run the notebooks with the packages it runs with. The
     kernel process's own stderr (ipykernel's log lines, C++ warnings, crash messages) goes to
-    ``stderr`` (the run's ``kernel.log``) instead of the terminal.
+    ``stderr`` (the run's ``kernel.log``) instead of the terminal: ``start_kernel`` passes its
+    keyword arguments on to ``subprocess.Popen`` (papermill gives it none of its own), and a
+    restarted kernel is launched with the same ones.
     """
     from jupyter_client import AsyncKernelManager
 
@@ -63,10 +65,10 @@ def _kernel_manager_class(stderr: IO[str] | None = None) -> type:
                 tail = ["-f", self.connection_file]
             return [sys.executable, "-m", "ipykernel_launcher", *tail]
 
-        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        async def start_kernel(self, **kw: Any) -> None:
             if stderr is not None:
                 kw.setdefault("stderr", stderr)
-            await super()._async_launch_kernel(kernel_cmd, **kw)
+            await super().start_kernel(**kw)
 
     return CurrentPythonKernelManager
 

@@ -41,21 +41,28 @@ def list_notebooks(root: Path | None = None, names: Sequence[str] | None = None)
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
-    """Declared parameters of a notebook (name -> default value) from its ``parameters`` cell."""
+    """Declared parameters of a notebook (name -> default value) from its ``parameters`` cell.
+
+    The cell is read by :func:`papermill.inspect_notebook` (one ``name = value  # help`` per
+    assignment; papermill skips a line with two ``=``), which gives each default as source
+    text; the value is that text read as a Python literal.
+    """
     import ast
 
     import nbformat
+    import papermill
 
     nb = nbformat.read(str(path), as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if not cells:
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
         raise PipelineError(f"{path}: no cell tagged 'parameters'")
     out: dict[str, Any] = {}
-    for node in ast.parse(cells[0].source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name):
-                out[target.id] = ast.literal_eval(node.value)
+    for name, info in papermill.inspect_notebook(str(path)).items():
+        try:
+            out[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            raise PipelineError(
+                f"{path}: parameter {name} = {info['default']} is not a literal value"
+            ) from None
     return out
 
 
