@@ -17,6 +17,8 @@ Every user error is printed as one ``error: ...`` line and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import json
 import os
 import sys
@@ -39,14 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("prepare", help="generate the embedded default dataset (COCO format)")
-    p.add_argument("--synthetic", action="store_true", help="generate the default dataset")
-    p.add_argument("--root", default="data/synthetic", help="output folder (data/synthetic)")
-    p.add_argument("--num-train", type=int, default=800, help="train images (800)")
-    p.add_argument("--num-val", type=int, default=100, help="val images (100)")
-    p.add_argument("--seed", type=int, default=0, help="generator seed (0)")
-    p.add_argument("--overwrite", action="store_true", help="regenerate even if complete")
-
+    _add_prepare(sub)
     p = sub.add_parser("validate", help="check a COCO keypoint dataset before training")
     add_config_args(p)
 
@@ -94,20 +89,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="generate the embedded default dataset (COCO format)")
+    p.add_argument("--synthetic", action="store_true", help="generate the default dataset")
+    p.add_argument("--root", default="data/synthetic", help="output folder (data/synthetic)")
+    p.add_argument("--num-train", type=int, default=800, help="train images (800)")
+    p.add_argument("--num-val", type=int, default=100, help="val images (100)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (0)")
+    p.add_argument("--overwrite", action="store_true", help="regenerate even if complete")
+
+
+#: commands whose arguments live in their own modules: module (with ``add_cli``) -> commands
+LATER_COMMANDS: dict[str, tuple[str, ...]] = {
+    "simdr_lib.pipeline": ("pipeline",),
+    "simdr_lib.deploy_cli": ("export", "infer"),
+}
+
+
 def _add_later_commands(sub: argparse._SubParsersAction) -> None:
-    """Commands implemented in their own modules (pipeline, export, infer)."""
-    try:
-        from simdr_lib import pipeline
+    """Commands implemented in their own modules (pipeline, export, infer).
 
-        pipeline.add_cli(sub)
-    except ImportError:
-        pass
-    try:
-        from simdr_lib import deploy_cli
+    They are always listed: when a module (or something it imports) cannot be imported,
+    its commands are registered as stand-ins that report the missing module when run.
+    """
+    for module, commands in LATER_COMMANDS.items():
+        try:
+            importlib.import_module(module).add_cli(sub)
+        except ImportError as exc:
+            for command in commands:
+                if command not in sub.choices:
+                    _add_unavailable(sub, command, module, exc)
 
-        deploy_cli.add_cli(sub)
-    except ImportError:
-        pass
+
+def _add_unavailable(
+    sub: argparse._SubParsersAction, command: str, module: str, exc: ImportError
+) -> None:
+    """``simdr COMMAND ...`` that accepts any arguments and fails with the import error."""
+    missing = exc.name or module
+    p = sub.add_parser(
+        command,
+        help=f"(unavailable: module {missing!r} cannot be imported)",
+        prefix_chars="\0",  # every argument is taken as is: the command only reports
+        add_help=False,
+    )
+    p.add_argument("ignored", nargs="*")
+    needs = f" ({module} needs it)" if missing != module else ""
+    message = f"simdr {command} is unavailable: module {missing!r} cannot be imported{needs}: {exc}"
+    p.set_defaults(func=functools.partial(_unavailable, message))
+
+
+def _unavailable(message: str, args: argparse.Namespace) -> int:
+    raise SimdrError(message)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
