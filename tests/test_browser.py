@@ -128,11 +128,12 @@ def test_lab_explorer_redraws_when_person_and_joint_change(browser_run, chromium
         page = chromium.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url.format(path=book.name))
         page.wait_for_selector(".jp-Notebook", timeout=60_000)
-        page.wait_for_selector(
-            ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000
+        page.wait_for_function(  # the notebook's own kernelspec started, no kernel picker
+            """() => (document.querySelector('.jp-KernelName') || {}).textContent
+                     === 'Python (simdr)'""",
+            timeout=60_000,
         )
-        kernel = page.inner_text(".jp-KernelName")
-        assert "Python (simdr)" in kernel
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         first = _explorer_image(page)
