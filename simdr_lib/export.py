@@ -297,7 +297,10 @@ def _check_codec(codec: dict, size: tuple[int, int], path: Path) -> dict[str, An
     kind = codec.get("type")
     if kind not in ("simdr", "sa_simdr", "heatmap"):
         raise _bad(path, f"'codec.type' must be simdr, sa_simdr or heatmap, got {short_repr(kind)}")
-    k = _number(codec.get("split_ratio", 2.0), "codec.split_ratio", path, 1.0)
+    # the config's rule (codec.base.check_split_ratio): k > 0 leaving >= 2 bins per axis
+    k = _number(codec.get("split_ratio", 2.0), "codec.split_ratio", path, 0.0, closed="(]")
+    if min(size) * k < 2:
+        raise _bad(path, f"'codec.split_ratio' {k:g} leaves fewer than 2 bins for {list(size)}")
     bins = max(size) * k  # a float: int() of a huge product overflows
     if kind != "heatmap" and bins >= MAX_SIMDR_BINS + 1:
         raise _bad(
