@@ -8,8 +8,9 @@ weights (``-c CONFIG -o weights=...``) or an exported folder (``--model_dir``).
 
 Outputs in ``--output_dir``: the images with skeletons drawn (joints scoring above
 ``--draw_threshold``), ``keypoint_results.json`` in the COCO keypoint results format (plus
-``bbox`` and ``file_name``) and, with ``--save_txt``, one ``<image stem>.txt`` per image with
-one ``[image_id, score, [x, y, s, ...]]`` line per person, as the seed's ``--save_txt`` writes.
+``bbox`` and ``file_name``) and, with ``--save_txt``, one ``<image stem>.txt`` per image (named by
+:func:`output_names`, never two alike) with one ``[image_id, score, [x, y, s, ...]]`` line
+per person, as the seed's ``--save_txt`` writes.
 
 A file that cannot be read (not an image, corrupt, truncated) is reported in one line and
 skipped; the run fails only when no image could be processed.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from simdr_lib.atomic_io import write_bytes_atomic, write_json_atomic
+from simdr_lib.atomic_io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from simdr_lib.errors import DataError
 
 RESULTS_FILE = "keypoint_results.json"
@@ -200,6 +202,39 @@ def _write_image(path: Path, image_rgb: np.ndarray) -> None:
     write_bytes_atomic(path, buf.tobytes())
 
 
+def output_names(paths: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """``(drawing, txt)`` output paths relative to the output folder, one pair per input; no
+    two inputs share an output.
+
+    Inputs from one folder keep their file name (``img.jpg`` -> ``img.jpg``, ``img.txt``);
+    inputs from several folders (a COCO json whose ``file_name`` has sub-folders) keep their
+    path below the folders' common parent. A txt is ``<stem>.txt`` unless another input has the
+    same stem (``a.jpg`` and ``a.png``): then ``<name>.txt``. The same file listed twice gets
+    ``_2``, ``_3`` ... before its extension.
+    """
+    if not paths:
+        return []
+    parents = [os.path.abspath(p.parent) for p in paths]
+    common = os.path.commonpath(parents)
+    rels = [Path(os.path.relpath(os.path.abspath(p), common)) for p in paths]
+    seen: Counter[str] = Counter()
+    unique = []
+    for rel in rels:
+        seen[str(rel).lower()] += 1
+        n = seen[str(rel).lower()]
+        unique.append(rel if n == 1 else rel.with_name(f"{rel.stem}_{n}{rel.suffix}"))
+    stems = Counter(str(r.with_suffix("")).lower() for r in unique)
+    return [
+        (
+            r,
+            r.with_suffix(".txt")
+            if stems[str(r.with_suffix("")).lower()] == 1
+            else r.with_name(r.name + ".txt"),
+        )
+        for r in unique
+    ]
+
+
 def run_inference(
     predictor: Any,
     jobs: Sequence[ImageJob],
@@ -239,7 +274,10 @@ def run_inference(
     for line in failed:
         summary.failed.append(line)
         report(f"skipped: {line}")
-    for job in tqdm(jobs, desc="infer", disable=not progress, leave=False):
+    names = output_names([job.path for job in jobs])
+    for job, (drawing, txt) in zip(
+        tqdm(jobs, desc="infer", disable=not progress, leave=False), names
+    ):
         try:
             # json inputs: the annotated frame; user photos: the displayed (EXIF) frame
             image = load_image(
@@ -249,7 +287,7 @@ def run_inference(
             summary.failed.append(str(exc))
             report(f"skipped: {exc}")
             continue
-        if (draw or save_txt) and out.resolve() == job.path.parent.resolve():
+        if (draw or save_txt) and (out / drawing).resolve() == job.path.resolve():
             raise DataError(f"{out}: output_dir is the input folder; outputs would overwrite")
         boxes = job.boxes
         if boxes is None:  # whole image (single-person crop mode)
@@ -283,11 +321,11 @@ def run_inference(
                     skeleton=info.skeleton,
                     names=info.joint_names,
                 )
-                _write_image(out / job.path.name, drawn)
+                _write_image(out / drawing, drawn)
         elif draw:
-            _write_image(out / job.path.name, image)
+            _write_image(out / drawing, image)
         if save_txt:
-            (out / f"{job.path.stem}.txt").write_text(_txt_lines(job.image_id, results))
+            write_text_atomic(out / txt, _txt_lines(job.image_id, results))
         summary.results.extend(results)
         summary.processed += 1
         summary.people += len(results)

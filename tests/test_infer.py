@@ -235,3 +235,41 @@ def test_neither_or_both_model_sources(model: dict, tmp_path: Path, capsys) -> N
         ["--model_dir", str(model["dir"]), "-c", str(DEMO), "--input", str(tmp_path)], capsys
     )
     assert rc == 2 and "--model_dir" in err
+
+
+def test_output_names_never_collide() -> None:
+    from simdr_lib.infer import output_names
+
+    one_folder = output_names([Path("in/img.jpg"), Path("in/b.png")])
+    assert one_folder == [
+        (Path("img.jpg"), Path("img.txt")),
+        (Path("b.png"), Path("b.txt")),
+    ]
+    folders = output_names([Path("root/a/img.jpg"), Path("root/b/img.jpg")])
+    assert folders == [
+        (Path("a/img.jpg"), Path("a/img.txt")),
+        (Path("b/img.jpg"), Path("b/img.txt")),
+    ]
+    stems = output_names([Path("in/x.jpg"), Path("in/x.png")])
+    assert [t for _, t in stems] == [Path("x.jpg.txt"), Path("x.png.txt")]
+    twice = output_names([Path("in/x.jpg"), Path("in/x.jpg")])
+    assert [d for d, _ in twice] == [Path("x.jpg"), Path("x_2.jpg")]
+
+
+def test_same_stem_images_keep_their_own_txt(
+    model: dict, small_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    """x.jpg and x.png in one folder: each gets its own txt (one x.txt overwrote the other)."""
+    import cv2
+
+    src = sorted((small_dataset / "images" / "val").glob("*.jpg"))[:2]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "x.jpg").write_bytes(src[0].read_bytes())
+    cv2.imwrite(str(folder / "x.png"), cv2.imread(str(src[1])))
+    out = tmp_path / "out"
+    args = ["--model_dir", str(model["dir"]), "--input", str(folder), "--output_dir", str(out)]
+    rc, _, err = _run([*args, "--save_txt"], capsys)
+    assert rc == 0, err
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".txt") == ["x.jpg.txt", "x.png.txt"]
+    assert sorted(p.name for p in out.glob("x.*") if p.suffix != ".txt") == ["x.jpg", "x.png"]
