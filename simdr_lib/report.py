@@ -854,13 +854,10 @@ def build_report(run_dir: str | os.PathLike) -> ReportFiles:
     html_text = _render_html(title, blocks)
     md_text = _render_markdown(title, blocks, run_dir)
     json_text = json.dumps(to_jsonable(payload), indent=2) + "\n"
-    staged = []
-    for name, text in zip(REPORT_FILES, (html_text, md_text, json_text)):
-        tmp = run_dir / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        staged.append((tmp, run_dir / name))
-    for tmp, final in reversed(staged):  # report.html, the page users open, lands last
-        os.replace(tmp, final)
+    texts = list(zip((run_dir / n for n in REPORT_FILES), (html_text, md_text, json_text)))
+    atomic_io.write_texts_atomic(
+        texts[::-1]
+    )  # all or none; report.html, the page users open, lands last
     return ReportFiles(
         html=run_dir / REPORT_FILES[0],
         markdown=run_dir / REPORT_FILES[1],
