@@ -66,9 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="COCO keypoint AP of trained weights")
     add_config_args(p)
     boxes = p.add_mutually_exclusive_group()
-    boxes.add_argument("--gt-boxes", action="store_true", help="ground-truth person boxes")
-    boxes.add_argument("--det-boxes", action="store_true", help="boxes from data.det_file")
-    p.add_argument("--no-flip", action="store_true", help="disable the flip test")
+    # underscores as in `simdr infer` and the seed's tools; the hyphen spellings still work
+    boxes.add_argument(
+        "--gt_boxes", "--gt-boxes", action="store_true", help="ground-truth person boxes"
+    )
+    boxes.add_argument(
+        "--det_boxes", "--det-boxes", action="store_true", help="boxes from data.det_file"
+    )
+    p.add_argument("--no_flip", "--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--output_dir", default="", help="where to write results json (run dir)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

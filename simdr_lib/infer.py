@@ -368,7 +368,7 @@ def add_arguments(p: Any) -> None:
     )
     p.add_argument("--save_txt", action="store_true", help="one <image>.txt per image")
     p.add_argument("--no_draw", action="store_true", help="do not write drawn images")
-    p.add_argument("--no_flip", action="store_true", help="disable the flip test")
+    p.add_argument("--no_flip", "--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--device", default="", help="cpu | gpu | gpu:N (default: config / cpu)")
     p.add_argument(
         "--backend",

@@ -233,3 +233,22 @@ def test_a_command_whose_module_cannot_be_imported_reports_the_missing_module(
     assert "invalid choice" not in err[0]
     assert err[0].startswith("error: simdr pipeline is unavailable: module 'yaml' cannot be")
     assert "simdr_lib.pipeline" in err[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "-c", "x.yml", "--no_flip", "--gt_boxes"],
+        ["eval", "-c", "x.yml", "--no-flip", "--gt-boxes"],
+        ["infer", "--no_flip", "--input", "x.jpg"],
+        ["infer", "--no-flip", "--input", "x.jpg"],
+    ],
+)
+def test_flip_and_box_options_take_both_spellings(argv: list[str]) -> None:
+    """eval and infer share one spelling (underscores, as the seed's tools); hyphens still work."""
+    from simdr_lib.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert args.no_flip is True
+    if argv[0] == "eval":
+        assert args.gt_boxes is True and args.det_boxes is False
