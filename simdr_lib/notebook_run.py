@@ -94,7 +94,7 @@ class NotebookRun:
 
     def load_json(self, name: str) -> Any:
         """Read a run file another notebook wrote; DataError naming that notebook if missing."""
-        data = rpt.read_json(self.path(name))
+        data = rpt.read_json_or_none(self.path(name))
         if data is None:
             producer = rpt.RUN_FILES.get(name, "an earlier notebook")
             raise DataError(f"{self.path(name)}: missing; run {producer} first (same run_name)")
@@ -229,7 +229,7 @@ def save_dataset_stats(run: NotebookRun, train_data: Any, val_data: Any) -> dict
 def save_training(run: NotebookRun, result: Any) -> dict[str, Any]:
     """``training.json`` from a :class:`~simdr_lib.engine.train.TrainResult` (also on resume)."""
     history = [dict(r) for r in result.history]
-    ckpt_summary = rpt.read_json(run.checkpoint_dir / "train_summary.json") or {}
+    ckpt_summary = rpt.read_json_or_none(run.checkpoint_dir / "train_summary.json") or {}
     aps = [float(r["AP"]) for r in history if r.get("AP") is not None and np.isfinite(r["AP"])]
     seen = sum(float(r.get("images_per_s", 0.0)) * float(r.get("time_s", 0.0)) for r in history)
     train_time = sum(float(r.get("time_s", 0.0)) for r in history)

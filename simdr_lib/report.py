@@ -373,7 +373,7 @@ def _duration(seconds: Any) -> str:
 
 
 # ============================================================================ run files
-def read_json(path: Path) -> Any:
+def read_json_or_none(path: Path) -> Any:
     """JSON content of ``path`` or None when it is missing or unreadable."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -519,10 +519,10 @@ def _collect(run_dir: Path) -> tuple[list[Block], dict[str, Any], list[str]]:
     """Report blocks, the report.json payload and the missing run files."""
     import yaml
 
-    state = read_json(run_dir / STATE_FILE)
+    state = read_json_or_none(run_dir / STATE_FILE)
     cfg_text = (run_dir / CONFIG_FILE).read_text() if (run_dir / CONFIG_FILE).is_file() else ""
     cfg = (yaml.safe_load(cfg_text) or {}) if cfg_text else {}
-    data = {name: read_json(run_dir / name) for name in RUN_FILES}
+    data = {name: read_json_or_none(run_dir / name) for name in RUN_FILES}
     # the notebooks of this run (all but the on-request study when run interactively)
     ran = set((state or {}).get("notebooks") or set(RUN_FILES.values()) - {STUDY_NOTEBOOK})
     missing = [f"{n} ({nb})" for n, nb in RUN_FILES.items() if nb in ran and data[n] is None]

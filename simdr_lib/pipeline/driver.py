@@ -202,7 +202,7 @@ def _already_complete(job: _Job, state: RunState, skipped: list[str]) -> Pipelin
         f"run '{job.params['run_name']}': all {len(job.names)} notebooks completed; report "
         f"{_rel(report_path, job.root)} (use --force to rerun)"
     )
-    summary = (rpt.read_json(job.run_dir / rpt.REPORT_FILES[2]) or {}).get("summary")
+    summary = (rpt.read_json_or_none(job.run_dir / rpt.REPORT_FILES[2]) or {}).get("summary")
     if summary:
         job.say(summary)
     return PipelineResult(job.run_dir, [], skipped, None, 0.0)

@@ -90,7 +90,7 @@ class RunState:
 
     @classmethod
     def read(cls, path: Path) -> RunState | None:
-        data = rpt.read_json(path) if path.is_file() else None
+        data = rpt.read_json_or_none(path) if path.is_file() else None
         return cls.from_json(data) if data is not None else None
 
     def write(self, path: Path) -> None:
