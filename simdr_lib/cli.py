@@ -170,7 +170,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from simdr_lib.config import load_config
     from simdr_lib.data.coco import dataset_stats
-    from simdr_lib.data.splits import ensure_dataset, load_split
+    from simdr_lib.data.loaders import ensure_dataset, load_split
 
     cfg = load_config(args.config, args.opt)
     ensure_dataset(cfg)
@@ -225,7 +225,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from simdr_lib.config import load_config
     from simdr_lib.device import set_device
     from simdr_lib.engine.evaluate import format_ap_table
-    from simdr_lib.engine.validate import evaluate_model
+    from simdr_lib.engine.model_eval import evaluate_model
     from simdr_lib.errors import ConfigError
     from simdr_lib.factory import model_from_config
     from simdr_lib.weights import load_model_weights

@@ -11,7 +11,7 @@ from coco_helpers import write_coco
 from simdr_lib.data import transforms as T
 from simdr_lib.data.coco import PersonRecord, load_coco_keypoints
 from simdr_lib.data.dataset import TopDownDataset
-from simdr_lib.data.splits import EpochBatchSampler, make_loader
+from simdr_lib.data.loaders import EpochBatchSampler, make_loader
 from simdr_lib.errors import DataError
 
 INPUT = (32, 40)  # (W, H)
@@ -186,7 +186,7 @@ def test_numpy_only_modules_do_not_import_paddle() -> None:
         "simdr_lib.data.coco",
         "simdr_lib.data.dataset",
         "simdr_lib.data.images",
-        "simdr_lib.data.splits",
+        "simdr_lib.data.loaders",
         "simdr_lib.data.synthetic",
         "simdr_lib.data.transforms",
     ]

@@ -20,7 +20,7 @@ def export_and_compare(run: NotebookRun, num_crops: int = 8) -> dict[str, Any]:
     Writes ``export.json``: the folder, the max absolute difference of the probabilities over
     ``num_crops`` validation crops, the max decoded keypoint difference (px) and ms per crop.
     """
-    from simdr_lib.data.splits import load_split
+    from simdr_lib.data.loaders import load_split
     from simdr_lib.device import resolve_device
     from simdr_lib.engine.predict import dynamic_prob_fn, probability_model
     from simdr_lib.export import export_model, load_predictor

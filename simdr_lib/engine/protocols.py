@@ -67,7 +67,7 @@ def evaluate_protocols(
     and is the main one (its results json goes to ``out_dir``). The detected-box protocols
     are skipped when ``data.det_file`` does not exist, unless it is the main one.
     """
-    from simdr_lib.engine.validate import evaluate_model
+    from simdr_lib.engine.model_eval import evaluate_model
 
     main = protocol_name(cfg.eval.use_gt_bbox, cfg.eval.flip_test)
     names = [main] + [n for n in list(PROTOCOLS)[:3] if n != main]
@@ -94,7 +94,7 @@ def evaluate_protocols(
 
 def gt_eval_records(cfg: Config, data: Any) -> list[Any]:
     """Ground-truth people in evaluation order (the rows of a GT-box evaluation)."""
-    from simdr_lib.data.splits import eval_records
+    from simdr_lib.data.loaders import eval_records
 
     return eval_records(cfg, data, True)
 
@@ -132,7 +132,7 @@ def save_metrics(
 
 def crop_items(cfg: Config, records: Sequence[Any], indices: Sequence[int]) -> list[dict]:
     """Evaluation crops (no augmentation) of ``records[i]`` with their codec targets."""
-    from simdr_lib.data.splits import make_dataset
+    from simdr_lib.data.loaders import make_dataset
     from simdr_lib.factory import codec_from_config
 
     dataset = make_dataset(cfg, list(records), codec_from_config(cfg), train=False)

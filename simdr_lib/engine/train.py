@@ -241,7 +241,7 @@ def _evaluate(run: TrainingRun, epoch: int, row: dict[str, float], progress: boo
     """Rank 0 evaluates into ``row["AP"]`` and keeps ``best.pdparams``; ranks wait for it."""
     import paddle.distributed as dist
 
-    from simdr_lib.engine.validate import evaluate_model
+    from simdr_lib.engine.model_eval import evaluate_model
 
     if run.main:
         result = evaluate_model(run.cfg, run.model, data=run.val_data, progress=progress)

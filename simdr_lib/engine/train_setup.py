@@ -28,7 +28,7 @@ from simdr_lib.weights import (
 if TYPE_CHECKING:
     from simdr_lib.data.coco import CocoKeypoints
     from simdr_lib.data.dataset import TopDownDataset
-    from simdr_lib.data.splits import DataLoader, EpochBatchSampler
+    from simdr_lib.data.loaders import DataLoader, EpochBatchSampler
     from simdr_lib.models.builder import PoseModel
 
 
@@ -207,14 +207,14 @@ def _build_data(
     on rank 0 with evaluation, the val split (parsed once, checked before training starts)."""
     import paddle.distributed as dist
 
-    from simdr_lib.data.splits import (
+    from simdr_lib.data.loaders import (
         EpochBatchSampler,
         ensure_dataset,
         load_split,
         make_dataset,
         make_loader,
     )
-    from simdr_lib.engine.validate import require_val_people
+    from simdr_lib.engine.model_eval import require_val_people
     from simdr_lib.factory import codec_from_config
 
     main = rank == 0

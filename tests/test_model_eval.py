@@ -6,8 +6,8 @@ import numpy as np
 import paddle
 import pytest
 
-from simdr_lib.data.splits import eval_records, load_split
-from simdr_lib.engine.validate import evaluate_model
+from simdr_lib.data.loaders import eval_records, load_split
+from simdr_lib.engine.model_eval import evaluate_model
 from simdr_lib.factory import model_from_config
 
 
@@ -72,7 +72,7 @@ def test_predictions_map_back_with_the_configured_pixel_std(tiny_cfg) -> None:
     The crop shows the padded, aspect-fixed box edge to edge, so crop pixel ``p`` is image
     pixel ``centre + (p - ((W-1)/2, (H-1)/2)) * box / (W, H)`` for any ``pixel_std``.
     """
-    from simdr_lib.engine.validate import predict_records
+    from simdr_lib.engine.model_eval import predict_records
     from simdr_lib.factory import codec_from_config
 
     data = load_split(tiny_cfg, "val")

@@ -69,7 +69,7 @@ def predict_records(
     """
     from tqdm.auto import tqdm
 
-    from simdr_lib.data.splits import EpochBatchSampler, make_dataset, make_loader
+    from simdr_lib.data.loaders import EpochBatchSampler, make_dataset, make_loader
     from simdr_lib.data.transforms import crop_to_image
 
     dataset = make_dataset(cfg, records, codec, train=False)
@@ -168,7 +168,7 @@ def evaluate_model(
     keep_probs: bool = False,
 ) -> EvalResult:
     """COCO keypoint AP of a dygraph ``model`` on the val split of ``cfg``."""
-    from simdr_lib.data.splits import eval_records, load_split
+    from simdr_lib.data.loaders import eval_records, load_split
     from simdr_lib.engine.predict import dynamic_prob_fn, probability_model
     from simdr_lib.factory import codec_from_config
 
