@@ -52,12 +52,12 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from simdr_lib.config import load_config
+    from simdr_lib.engine.checkpoint import EXPORT_DIR
     from simdr_lib.export import export_model
 
     cfg = load_config(args.config, args.opt)
-    out = (
-        Path(args.output_dir) if args.output_dir else Path(cfg.train.save_dir) / cfg.name / "export"
-    )
+    default_out = Path(cfg.train.save_dir) / cfg.name / EXPORT_DIR
+    out = Path(args.output_dir) if args.output_dir else default_out
     folder = export_model(
         cfg, cfg.weights, out, onnx=args.onnx, opset_version=args.opset, program_format=args.format
     )

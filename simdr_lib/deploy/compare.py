@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simdr_lib import report as rpt
+from simdr_lib.engine.checkpoint import EXPORT_DIR
 from simdr_lib.engine.protocols import crop_items, gt_eval_records
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def export_and_compare(run: NotebookRun, num_crops: int = 8) -> dict[str, Any]:
 
     cfg = run.cfg
     weights = run.weights()
-    out_dir = run.checkpoint_dir / "inference_model"
+    out_dir = run.checkpoint_dir / EXPORT_DIR
     t0 = time.perf_counter()
     export_model(cfg, weights, out_dir)
     export_s = time.perf_counter() - t0
