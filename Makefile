@@ -32,7 +32,7 @@ demo: setup
 	$(BIN)/simdr pipeline
 
 # The low-resolution study (heatmap / DARK / SimDR / SA-SimDR at 3 input sizes, 2 seeds;
-# about 45 minutes on 2 CPU cores) -> reports/lowres/report.html
+# about 30 minutes on 2 CPU cores) -> reports/lowres/report.html
 study: setup
 	$(BIN)/simdr pipeline --run lowres --notebooks 08_lowres_study
 
@@ -43,7 +43,9 @@ lab: setup
 
 # Main suite on .venv (Paddle 3.x), then the compatibility subset (pytest marker `compat`:
 # build, train a few steps, checkpoint save/load, export, Paddle Inference) on Paddle 2.6.
+# .ci/install-chromium first adds Debian's Chromium for tests/test_browser.py when it can.
 test: setup setup-paddle26
+	@.ci/install-chromium
 	$(BIN)/python -m pytest -q
 	$(BIN26)/python -m pytest -q -p no:cacheprovider -m compat $(COMPAT_TESTS)
 

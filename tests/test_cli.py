@@ -206,3 +206,49 @@ def test_train_eval_then_eval_cli(small_dataset: Path, tmp_path: Path) -> None:
         assert len(values) == 6 and all(-100.0 <= v <= 100.0 for v in values)
         assert ("GT boxes" if boxes == "--gt-boxes" else "detected boxes") in proc.stdout
     assert (tmp_path / "demo_tiny" / "keypoints_val_results.json").is_file()
+
+
+def test_a_command_whose_module_cannot_be_imported_reports_the_missing_module(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import simdr_lib
+
+    # simdr_lib.pipeline (not yet imported) needs a module that is not installed
+    before = set(sys.modules)
+    for name in [m for m in sys.modules if m.split(".")[:2] == ["simdr_lib", "pipeline"]]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delattr(simdr_lib, "pipeline", raising=False)
+    monkeypatch.setitem(sys.modules, "yaml", None)
+    try:
+        with pytest.raises(SystemExit):
+            main(["--help"])
+        assert "pipeline" in capsys.readouterr().out  # still listed
+        rc = main(["pipeline", "-p", "epochs", "3", "--run", "x"])
+    finally:  # drop the half-imported copies; monkeypatch puts the real modules back
+        for name in set(sys.modules) - before:
+            if name.startswith("simdr_lib.pipeline"):
+                del sys.modules[name]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert "invalid choice" not in err[0]
+    assert err[0].startswith("error: simdr pipeline is unavailable: module 'yaml' cannot be")
+    assert "simdr_lib.pipeline" in err[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "-c", "x.yml", "--no_flip", "--gt_boxes"],
+        ["eval", "-c", "x.yml", "--no-flip", "--gt-boxes"],
+        ["infer", "--no_flip", "--input", "x.jpg"],
+        ["infer", "--no-flip", "--input", "x.jpg"],
+    ],
+)
+def test_flip_and_box_options_take_both_spellings(argv: list[str]) -> None:
+    """eval and infer share one spelling (underscores, as the seed's tools); hyphens still work."""
+    from simdr_lib.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert args.no_flip is True
+    if argv[0] == "eval":
+        assert args.gt_boxes is True and args.det_boxes is False

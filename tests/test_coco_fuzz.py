@@ -24,7 +24,8 @@ from coco_helpers import coco_dict
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from simdr_lib.data.coco import _max_depth, dataset_stats, load_coco_keypoints, load_detections
+from simdr_lib.data.coco import dataset_stats, load_coco_keypoints, load_detections
+from simdr_lib.data.coco_json import _max_depth
 from simdr_lib.engine.evaluate import evaluate_coco
 from simdr_lib.errors import DataError
 from simdr_lib.infer import _load_det_index

@@ -41,7 +41,9 @@ def _in_crop(rng: np.random.Generator, codec: SimDRCodec, shape: tuple[int, int]
         {"input_size": (48.5, 64)},
         {"input_size": (48, 64, 3)},
         {"input_size": "48x64"},
-        {"input_size": (48, 64), "split_ratio": 0.5},
+        {"input_size": (48, 64), "split_ratio": 0.0},
+        {"input_size": (48, 64), "split_ratio": -1.0},
+        {"input_size": (48, 64), "split_ratio": 0.02},  # 0.96 x bins: fewer than 2
         {"input_size": (48, 64), "split_ratio": float("nan")},
         {"input_size": (48, 64), "sigma": 0.0},
         {"input_size": (48, 64), "sigma": -1.0},
@@ -68,6 +70,20 @@ def test_sizes_and_properties() -> None:
     assert SimDRCodec(input_size=(192, 256), split_ratio=2.0).flip_shift == 1.0
 
 
+def test_both_codecs_have_the_codec_interface() -> None:
+    from simdr_lib.codec import Codec, Decoded
+
+    for codec in (SimDRCodec((48, 64), sigma=2.0), HeatmapCodec((48, 64))):
+        assert isinstance(codec, Codec)
+        kp = np.array([[[12.0, 20.0]]])  # on both grids: decodes exactly
+        targets = codec.encode(kp, np.full((1, 1), 2))
+        assert isinstance(targets, dict) and targets["target_weight"].shape == (1, 1)
+        outputs = tuple(v for k, v in targets.items() if k != "target_weight")
+        decoded = codec.decode(outputs)
+        assert isinstance(decoded, Decoded) and decoded.keypoints.shape == (1, 1, 2)
+        np.testing.assert_allclose(decoded.keypoints, kp, atol=1e-9)
+
+
 def test_build_codec_kinds() -> None:
     simdr = build_codec("simdr", (48, 64), split_ratio=3.0, sigma=6.0, confidence="max")
     assert isinstance(simdr, SimDRCodec) and not simdr.is_gaussian and simdr.confidence == "max"
@@ -79,6 +95,42 @@ def test_build_codec_kinds() -> None:
         build_codec("sa_simdr", (48, 64))
     with pytest.raises(ConfigError):
         build_codec("regression", (48, 64))
+
+
+def test_split_ratio_rule_is_k_above_zero_with_two_bins_per_axis() -> None:
+    """k < 1 is legal (coarser bins than pixels): encode, decode and flip use the same formulas."""
+    codec = SimDRCodec(input_size=(48, 64), split_ratio=0.5, sigma=1.0)
+    assert (codec.num_x_bins, codec.num_y_bins) == (24, 32)
+    assert codec.flip_shift == pytest.approx(-0.5)  # k - 1
+    kp = _in_crop(np.random.default_rng(0), codec, (4, 17))
+    targets = codec.encode(kp, np.full((4, 17), 2))
+    decoded, _ = codec.decode(_normalized(targets))
+    assert np.abs(decoded - kp).max() <= 1.0 / (2.0 * 0.5) + 1e-6
+    SimDRCodec(input_size=(8, 8), split_ratio=0.25)  # exactly 2 bins per axis
+    with pytest.raises(ConfigError, match="fewer than 2 bins"):
+        SimDRCodec(input_size=(8, 64), split_ratio=0.24)
+    for kind in ("simdr", "sa_simdr"):
+        with pytest.raises(ConfigError, match="split_ratio"):
+            build_codec(kind, (48, 64), split_ratio=0.0, sigma=2.0)
+
+
+def test_mirrored_targets_flip_back_onto_the_original_for_k_below_one() -> None:
+    codec = SimDRCodec(input_size=(48, 64), split_ratio=0.5, sigma=1.0)
+    kp = np.array([[[10.0, 20.0], [30.0, 40.0]]])  # on the bin grid (even px)
+    mirrored = kp.copy()
+    mirrored[..., 0] = 47 - mirrored[..., 0]
+    t = codec.encode(mirrored, np.full((1, 2), 2))
+    back, _ = codec.decode(codec.flip_back((t["x_target"], t["y_target"]), ()))
+    np.testing.assert_allclose(back, kp, atol=1.0 / (2 * 0.5))
+
+
+def test_class_bin_rounds_half_up_where_the_official_encoder_rounds_half_to_even() -> None:
+    """Documented in the module: ``floor(x*k + 0.5)``; ``np.around`` differs only at x*k = m+1/2."""
+    codec = SimDRCodec(input_size=(48, 64), split_ratio=2.0, label_smoothing=0.0)
+    kp = np.array([[[1.25, 1.75]]])  # x*k = 2.5, y*k = 3.5
+    t = codec.encode(kp, np.ones((1, 1)))
+    assert (t["x_target"][0, 0].argmax(), t["y_target"][0, 0].argmax()) == (3, 4)
+    assert tuple(np.around(kp[0, 0] * 2.0)) == (2.0, 4.0)  # the official rounding
 
 
 # ----------------------------------------------------------------------------- round trip

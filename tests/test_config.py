@@ -77,7 +77,8 @@ def test_wrong_types(tmp_path: Path, text: str, key: str) -> None:
     "override,needle",
     [
         ("codec.type=simcc", "codec.type"),
-        ("codec.split_ratio=0.5", "codec.split_ratio"),
+        ("codec.split_ratio=0", "codec.split_ratio"),
+        ("codec.split_ratio=0.01", "fewer than 2 bins"),
         ("model.backbone=resnet", "model.backbone"),
         ("device=tpu", "device"),
         ("train.lr_steps=[200, 170]", "lr_steps"),
@@ -475,3 +476,45 @@ def test_random_bytes_as_a_config_file(tmp_path_factory) -> None:
             assert "\n" not in str(exc) and str(path) in str(exc), str(exc)
 
     check()
+
+
+def test_split_ratio_below_one_is_legal() -> None:
+    """One rule for k, in config and codec alike: > 0 with at least 2 bins per axis."""
+    from simdr_lib.factory import codec_from_config
+
+    cfg = load_config(None, {"codec.split_ratio": 0.5})
+    assert codec_from_config(cfg).num_x_bins == int(cfg.codec.width * 0.5)
+    with pytest.raises(ConfigError, match="fewer than 2 bins"):
+        load_config(None, {"codec.input_size": [8, 64], "codec.split_ratio": 0.2})
+
+
+HEATMAP = {"codec.type": "heatmap", "model.head": "heatmap"}
+
+
+def test_heatmap_sigma_defaults_to_heatmap_pixels(tmp_path: Path) -> None:
+    """A heatmap config without sigma gets 2 heatmap px, not SimDR's 4 bins."""
+    from simdr_lib.factory import codec_from_config
+
+    assert load_config(None).codec.sigma == 4.0  # SA-SimDR: bins
+    cfg = load_config(None, HEATMAP)
+    assert cfg.codec.sigma == 2.0 and codec_from_config(cfg).sigma == 2.0
+    p = tmp_path / "hm.yml"
+    p.write_text("model:\n  head: heatmap\ncodec:\n  type: heatmap\n")
+    assert load_config(p).codec.sigma == 2.0
+    p.write_text("model:\n  head: heatmap\ncodec:\n  type: heatmap\n  sigma: null\n")
+    assert load_config(p).codec.sigma == 2.0
+    # the saved config holds the number, and reloads to the same config
+    save_config(cfg, tmp_path / "saved.yml")
+    assert "sigma: 2.0" in (tmp_path / "saved.yml").read_text()
+    assert load_config(tmp_path / "saved.yml") == cfg
+
+
+def test_explicit_sigma_is_kept_and_default_follows_the_type() -> None:
+    assert load_config(None, {**HEATMAP, "codec.sigma": 3.0}).codec.sigma == 3.0
+    explicit = load_config(None, {"codec.sigma": 4.0})
+    assert explicit.with_overrides(HEATMAP).codec.sigma == 4.0  # given, so kept
+    assert load_config(None).with_overrides(HEATMAP).codec.sigma == 2.0
+    back = load_config(None, HEATMAP).with_overrides(
+        {"codec.type": "sa_simdr", "model.head": "simdr"}
+    )
+    assert back.codec.sigma == 4.0

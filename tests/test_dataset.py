@@ -11,7 +11,7 @@ from coco_helpers import write_coco
 from simdr_lib.data import transforms as T
 from simdr_lib.data.coco import PersonRecord, load_coco_keypoints
 from simdr_lib.data.dataset import TopDownDataset
-from simdr_lib.data.splits import EpochBatchSampler, make_loader
+from simdr_lib.data.loaders import EpochBatchSampler, make_loader
 from simdr_lib.errors import DataError
 
 INPUT = (32, 40)  # (W, H)
@@ -172,3 +172,24 @@ def test_loader_raises_the_samples_data_error(records, tmp_path, num_workers):
         assert len(loader) == 2
         with pytest.raises(DataError, match=needle):
             list(loader)
+
+
+def test_numpy_only_modules_do_not_import_paddle() -> None:
+    """Codecs, data, config and keypoints work without Paddle at import (paddle is lazy)."""
+    import subprocess
+    import sys
+
+    modules = [
+        "simdr_lib.codec",
+        "simdr_lib.config",
+        "simdr_lib.keypoints",
+        "simdr_lib.data.coco",
+        "simdr_lib.data.dataset",
+        "simdr_lib.data.images",
+        "simdr_lib.data.loaders",
+        "simdr_lib.data.synthetic",
+        "simdr_lib.data.transforms",
+    ]
+    code = f"import sys\nfor m in {modules!r}:\n    __import__(m)\nprint('paddle' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

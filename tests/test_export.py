@@ -493,6 +493,18 @@ def test_hand_written_infer_cfg_reads(tmp_path: Path) -> None:
     assert info.codec["flip_shift"] is None and info.flip_test is True
 
 
+def test_infer_cfg_takes_every_split_ratio_the_config_takes(tmp_path: Path) -> None:
+    """k < 1 trains (codec.base.check_split_ratio), so its export must load too."""
+    from simdr_lib.config import load_config
+    from simdr_lib.export import read_infer_config
+
+    load_config(None, {"codec.split_ratio": 0.5, "codec.input_size": [96, 128]})
+    data = _infer_cfg_dict()
+    data["codec"]["split_ratio"] = 0.5
+    _write_infer_cfg(tmp_path, data)
+    assert read_infer_config(tmp_path).codec["split_ratio"] == 0.5
+
+
 NAN, INF = float("nan"), float("inf")
 
 
@@ -527,6 +539,9 @@ NAN, INF = float("nan"), float("inf")
         ("codec.split_ratio", "2", "'codec.split_ratio'"),
         ("codec.split_ratio", 1e300, "'codec.split_ratio' 1e+300 is too large"),
         ("codec.split_ratio", 1000.0, "at most 32768"),
+        ("codec.split_ratio", 0.0, "'codec.split_ratio' must be a finite number in (0, inf)"),
+        ("codec.split_ratio", -2.0, "'codec.split_ratio'"),
+        ("codec.split_ratio", 0.01, "leaves fewer than 2 bins for input_size [96, 128]"),
         ("codec.sigma", NAN, "'codec.sigma' must be a finite number in (0, 1000]"),
         ("codec.sigma", -INF, "'codec.sigma'"),
         ("codec.sigma", 5000.0, "'codec.sigma'"),
@@ -821,3 +836,15 @@ def test_old_import_path_still_works() -> None:
     assert shim._pir_for_paddle2onnx is onnx._pir_for_paddle2onnx
     for name in ("predictor_from_config", "evaluate_exported", "infer_config_from_cfg"):
         assert hasattr(shim, name), name
+
+
+def test_infer_cfg_codec_without_sigma_takes_the_types_default(tmp_path: Path) -> None:
+    """A hand-written codec section without sigma: heatmap 2 px, SA-SimDR 4 bins (not 4 px)."""
+    from simdr_lib.config import DEFAULT_SIGMA
+    from simdr_lib.deploy.codec_section import codec_from_section
+
+    where = tmp_path / "infer_cfg.yml"
+    for kind in ("heatmap", "sa_simdr", "simdr"):
+        codec = codec_from_section({"type": kind}, (96, 128), where)
+        assert codec.sigma == DEFAULT_SIGMA[kind]
+    assert codec_from_section({"type": "heatmap", "sigma": None}, (96, 128), where).sigma == 2.0

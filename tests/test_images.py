@@ -424,7 +424,7 @@ def test_dataset_refuses_a_resized_image(tmp_path):
 
 
 def test_make_dataset_passes_the_pixel_limit(tiny_cfg):
-    from simdr_lib.data.splits import make_dataset
+    from simdr_lib.data.loaders import make_dataset
 
     cfg = tiny_cfg.with_overrides({"data.max_image_pixels": 1234})
     codec = type("Codec", (), {"encode": staticmethod(_encode)})()

@@ -329,3 +329,24 @@ def test_txt_results_are_written_atomically(
     assert keep.read_text() == "an older result another reader may hold\n"
     assert (out / "a_good.txt").read_text().startswith("[")
     assert not list(out.glob(".*.tmp"))
+
+
+def test_same_stem_images_keep_their_own_txt(
+    model: dict, small_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    """x.jpg and x.png in one folder: each gets its own txt (one x.txt overwrote the other)."""
+    import cv2
+
+    src = sorted((small_dataset / "images" / "val").glob("*.jpg"))[:2]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "x.jpg").write_bytes(src[0].read_bytes())
+    cv2.imwrite(str(folder / "x.png"), cv2.imread(str(src[1])))
+    out = tmp_path / "out"
+    args = ["--model_dir", str(model["dir"]), "--input", str(folder), "--output_dir", str(out)]
+    rc, _, err = _run([*args, "--save_txt"], capsys)
+    assert rc == 0, err
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".txt") == ["x-2.txt", "x.txt"]
+    assert sorted(p.name for p in out.glob("x*") if p.suffix != ".txt") == ["x-2.png", "x.jpg"]
+    results = json.loads((out / "keypoint_results.json").read_text())
+    assert {r["file_name"] for r in results} == {"x.jpg", "x-2.png"}

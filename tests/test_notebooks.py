@@ -65,6 +65,22 @@ def test_notebook_has_one_parameters_cell_with_the_common_parameters(path: Path)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_assignment_in_the_parameters_cell_is_a_parameter(path: Path) -> None:
+    """papermill reads the cell line by line: each assignment must be one it understands."""
+    import ast
+
+    from simdr_lib.pipeline import notebook_parameters
+
+    cell = next(c for c in _code_cells(path) if "parameters" in c.metadata.get("tags", []))
+    assigned = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }
+    assert notebook_parameters(path) == assigned
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_thin_and_starts_with_start_notebook(path: Path) -> None:
     cells = _code_cells(path)
     after = cells[1].source

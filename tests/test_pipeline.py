@@ -216,7 +216,7 @@ def test_a_run_held_by_a_live_pipeline_is_refused(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- plumbing
 def test_kernel_runs_on_this_interpreter(tmp_path: Path) -> None:
-    from simdr_lib.pipeline import _kernel_manager_class
+    from simdr_lib.pipeline.kernel import _kernel_manager_class
 
     km = _kernel_manager_class()(kernel_name="python3")
     km.connection_file = str(tmp_path / "kernel.json")
@@ -225,8 +225,35 @@ def test_kernel_runs_on_this_interpreter(tmp_path: Path) -> None:
     assert cmd[-2:] == ["-f", str(tmp_path / "kernel.json")]
 
 
+def test_kernel_stderr_goes_to_the_given_file_not_the_terminal(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import papermill as pm
+
+    from simdr_lib.pipeline.kernel import _kernel_manager_class
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "py"}
+    nb.cells = [nbformat.v4.new_code_cell("import os\nos.write(2, b'kernel-stderr-marker\\n')")]
+    book = tmp_path / "book.ipynb"
+    nbformat.write(nb, str(book))
+    log_path = tmp_path / "kernel.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        pm.execute_notebook(
+            str(book),
+            str(tmp_path / "out.ipynb"),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            kernel_manager_class=_kernel_manager_class(log),
+        )
+    assert "kernel-stderr-marker" in log_path.read_text(encoding="utf-8")
+    out, err = capfd.readouterr()
+    assert "kernel-stderr-marker" not in out + err
+
+
 def test_notebook_output_is_indented_line_by_line() -> None:
-    from simdr_lib.pipeline import _Prefixed
+    from simdr_lib.pipeline.kernel import _Prefixed
 
     buf = io.StringIO()
     out = _Prefixed(buf, "  > ")
@@ -249,3 +276,29 @@ def test_cli_pipeline_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     assert "03_training:" in out and '"epochs": 3' in out and '"train.lr": 0.1' in out
     assert main(["pipeline", "--list", "-p", "epoch", "3"]) == 2
     assert "unknown notebook parameter 'epoch'" in capsys.readouterr().err
+
+
+def test_run_state_file_round_trips_unchanged(tmp_path: Path) -> None:
+    from simdr_lib.pipeline.state import RunState
+
+    stored = {  # a state file as earlier versions wrote it, plus a key this one does not know
+        "version": 1,
+        "run": "r",
+        "parameters": {"epochs": 1},
+        "config_sha256": "abc",
+        "checkpoint_dir": "checkpoints/r",
+        "status": "failed",
+        "notebooks": {"01_data_prep": {"status": "failed", "seconds": 1.5, "error": "x"}},
+        "wall_time_s": 3.0,
+        "created": "2026-01-01T00:00:00",
+        "error": "x",
+        "future_key": [1, 2],
+    }
+    path = tmp_path / "pipeline_state.json"
+    path.write_text(json.dumps(stored))
+    state = RunState.read(path)
+    assert state is not None and state.completed() == [] and state.checkpoint_dir == "checkpoints/r"
+    assert state.first_not_completed(["01_data_prep"]) == 0
+    state.write(path)
+    assert json.loads(path.read_text()) == stored
+    assert RunState.read(tmp_path / "missing.json") is None

@@ -187,6 +187,36 @@ def test_build_report_writes_self_contained_html_md_and_json(tmp_path: Path) -> 
     assert [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")] == []
 
 
+def test_report_written_all_or_none_when_the_disk_refuses(tmp_path: Path) -> None:
+    """A write that fails midway (file-size limit) leaves the previous report whole."""
+    import resource
+    import signal
+
+    from simdr_lib.errors import OutputError
+
+    run_dir = tmp_path / "fake"
+    _fake_run(run_dir)
+    files = rpt.build_report(run_dir)
+    before = {p.name: p.read_bytes() for p in (files.html, files.markdown, files.json)}
+    (run_dir / "figures" / "zz_more.png").write_bytes(
+        (run_dir / "figures" / "zz_extra.png").read_bytes()
+    )
+    limit = max(len(before["report.md"]), len(before["report.json"])) + 4096
+    assert limit < len(before["report.html"])  # json and md fit, the html does not
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        with pytest.raises(OutputError) as err:
+            rpt.build_report(run_dir)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert "report.html" in str(err.value) and "\n" not in str(err.value)
+    assert {n: (run_dir / n).read_bytes() for n in before} == before
+    assert [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")] == []
+
+
 def test_incomplete_run_is_reported_as_incomplete(tmp_path: Path) -> None:
     run_dir = tmp_path / "partial"
     _fake_run(run_dir, complete=False)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from simdr_lib.data import synthetic
+from simdr_lib.data import synthetic, synthetic_scene
 from simdr_lib.data.synthetic import SyntheticPaths, generate_synthetic_coco
 from simdr_lib.errors import ConfigError, DataError
 from simdr_lib.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
@@ -69,7 +69,7 @@ def test_layout(small: SyntheticPaths) -> None:
     meta = _load(small.root / "synthetic_meta.json")
     assert meta["image_size"] == list(SIZE) and meta["num_train"] == 6 and meta["seed"] == 0
     assert meta["version"] == 2 and meta["figure_height_mix"] == [
-        list(r) for r in synthetic._HEIGHT_MIX
+        list(r) for r in synthetic_scene.HEIGHT_MIX
     ]
     for split, ann_file in (("train", small.train_ann), ("val", small.val_ann)):
         areas = [a["area"] for a in _load(ann_file)["annotations"]]
@@ -160,7 +160,7 @@ def test_segmentation_is_the_visible_mask(val100: SyntheticPaths) -> None:
     boxes_with_occluder = 0
     for index, image_id in enumerate(sorted(gt.getImgIds())):
         rng = np.random.default_rng([0, 1, index])  # seed 0, split val, image index
-        _, labels, people = synthetic._render_scene(rng, SIZE, 3)
+        _, labels, people = synthetic_scene.render_scene(rng, SIZE, 3)
         anns = gt.loadAnns(gt.getAnnIds(imgIds=[image_id]))
         assert [a["area"] for a in anns] == [p.area for p in people]
         union = np.zeros(labels.shape, bool)
@@ -170,12 +170,12 @@ def test_segmentation_is_the_visible_mask(val100: SyntheticPaths) -> None:
             ys, xs = np.nonzero(mask)
             x, y, w, h = ann["bbox"]  # pixel centres at integer coordinates
             assert x <= xs.min() and xs.max() <= x + w and y <= ys.min() and ys.max() <= y + h
-            assert not (mask & (labels == synthetic._OCCLUDER_CODE)).any()
-            np.testing.assert_array_equal(mask, synthetic._visible_mask(labels, slot))
+            assert not (mask & (labels == synthetic_scene.OCCLUDER_CODE)).any()
+            np.testing.assert_array_equal(mask, synthetic_scene.visible_mask(labels, slot))
             assert not (mask & union).any(), "masks of two people overlap"
             union |= mask
             box = _box_mask(ann["bbox"], labels.shape)
-            boxes_with_occluder += int((box & (labels == synthetic._OCCLUDER_CODE)).any())
+            boxes_with_occluder += int((box & (labels == synthetic_scene.OCCLUDER_CODE)).any())
     assert boxes_with_occluder >= 10, "the occluder check needs occluders over people"
 
 
@@ -233,7 +233,7 @@ def test_load_coco_keypoints_gt_as_results_scores_ap_1(val100: SyntheticPaths) -
 
 
 def test_person_without_visible_pixels_is_redrawn(monkeypatch: pytest.MonkeyPatch) -> None:
-    real, calls = synthetic._render_once, []
+    real, calls = synthetic_scene._render_once, []
 
     def hide_first_person(*args: Any, **kwargs: Any) -> Any:
         image, labels, people = real(*args, **kwargs)
@@ -242,14 +242,14 @@ def test_person_without_visible_pixels_is_redrawn(monkeypatch: pytest.MonkeyPatc
             people = [dataclasses.replace(people[0], area=0), *people[1:]]
         return image, labels, people
 
-    monkeypatch.setattr(synthetic, "_render_once", hide_first_person)
+    monkeypatch.setattr(synthetic_scene, "_render_once", hide_first_person)
     hidden_draws = 2
-    _, _, people = synthetic._render_scene(np.random.default_rng(7), SIZE, 3)
+    _, _, people = synthetic_scene.render_scene(np.random.default_rng(7), SIZE, 3)
     assert len(calls) == 3 and all(p.area > 0 for p in people)
     calls.clear()
-    hidden_draws = synthetic._RENDER_TRIALS  # never visible: left out after the last draw
-    _, _, people = synthetic._render_scene(np.random.default_rng(7), SIZE, 3)
-    assert len(calls) == synthetic._RENDER_TRIALS and all(p.area > 0 for p in people)
+    hidden_draws = synthetic_scene.RENDER_TRIALS  # never visible: left out after the last draw
+    _, _, people = synthetic_scene.render_scene(np.random.default_rng(7), SIZE, 3)
+    assert len(calls) == synthetic_scene.RENDER_TRIALS and all(p.area > 0 for p in people)
     assert len(people) == calls[-1] - 1
 
 
@@ -366,7 +366,7 @@ def test_incomplete_dataset_is_regenerated(tmp_path: Path) -> None:
 def test_interrupt_leaves_no_partial_dataset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_render, calls = synthetic._render_image, []
+    real_render, calls = synthetic.render_image, []
 
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
@@ -374,16 +374,16 @@ def test_interrupt_leaves_no_partial_dataset(
             raise KeyboardInterrupt
         return real_render(*args, **kwargs)
 
-    monkeypatch.setattr(synthetic, "_render_image", interrupted)
+    monkeypatch.setattr(synthetic, "render_image", interrupted)
     with pytest.raises(KeyboardInterrupt):
         generate_synthetic_coco(tmp_path / "ds", **SMALL)
     assert list(tmp_path.iterdir()) == []
 
-    monkeypatch.setattr(synthetic, "_render_image", real_render)
+    monkeypatch.setattr(synthetic, "render_image", real_render)
     paths = generate_synthetic_coco(tmp_path / "ds", **SMALL)
     before = _hashes(paths.root)
     calls.clear()
-    monkeypatch.setattr(synthetic, "_render_image", interrupted)
+    monkeypatch.setattr(synthetic, "render_image", interrupted)
     with pytest.raises(KeyboardInterrupt):
         generate_synthetic_coco(tmp_path / "ds", overwrite=True, **SMALL)
     assert _hashes(paths.root) == before, "an interrupted overwrite keeps the old dataset"

@@ -42,8 +42,8 @@ def test_smoke_training_learns(small_dataset: Path, tmp_path: Path) -> None:
     people's OKS scale) 120 steps of the tiny model leave AP at 0.0 (measured: error 98 px
     untrained, 29 px trained, loss x0.80).
     """
+    from simdr_lib.engine.model_eval import evaluate_model, mean_pixel_error
     from simdr_lib.engine.train import train
-    from simdr_lib.engine.validate import evaluate_model, mean_pixel_error
     from simdr_lib.factory import model_from_config
 
     extra = {"train.epochs": 20, "train.batch_size": 8, "train.lr": 0.003, "train.lr_steps": [18]}

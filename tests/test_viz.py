@@ -93,7 +93,7 @@ def test_every_plot_renders_without_a_display() -> None:
 def test_dataset_plots(small_dataset: Path) -> None:
     from simdr_lib.config import load_config
     from simdr_lib.data.coco import dataset_stats
-    from simdr_lib.data.splits import load_split
+    from simdr_lib.data.loaders import load_split
 
     cfg = load_config(None, {"data.root": str(small_dataset)})
     val = load_split(cfg, "val")
@@ -127,7 +127,7 @@ def test_widget_explorer_builds_for_a_person_and_joint(small_dataset: Path) -> N
     from types import SimpleNamespace
 
     from simdr_lib.config import load_config
-    from simdr_lib.data.splits import load_split
+    from simdr_lib.data.loaders import load_split
     from simdr_lib.widgets import distribution_explorer, person_options
 
     cfg = load_config(

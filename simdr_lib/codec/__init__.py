@@ -1,7 +1,8 @@
 """Codecs: keypoints <-> training targets and model outputs <-> keypoints (pure numpy).
 
-Every codec has the interface of docs/CONTRACTS.md: ``encode``, ``to_prob``, ``decode``,
-``flip_back`` and ``merge_flip``. A flip test is one line::
+Every codec has the interface of :class:`~simdr_lib.codec.base.Codec` (docs/CONTRACTS.md):
+``input_size``, ``encode``, ``to_prob``, ``decode``, ``flip_back`` and ``merge_flip``. A flip
+test is one line::
 
     prob = codec.merge_flip(p, codec.flip_back(p_flipped, flip_pairs))
 """
@@ -9,16 +10,29 @@ Every codec has the interface of docs/CONTRACTS.md: ``encode``, ``to_prob``, ``d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
+from simdr_lib.codec.base import Codec, Decoded, HeatmapTargets, Outputs, SimDRTargets, Targets
 from simdr_lib.codec.heatmap import HeatmapCodec
 from simdr_lib.codec.simdr import SimDRCodec
 from simdr_lib.errors import ConfigError
 
-Codec = Union[SimDRCodec, HeatmapCodec]
 CODEC_KINDS = ("simdr", "sa_simdr", "heatmap")
+#: heatmap sigma (heatmap px) when none is given: the official HRNet COCO 256x192 value
+DEFAULT_HEATMAP_SIGMA = 2.0
 
-__all__ = ["CODEC_KINDS", "Codec", "HeatmapCodec", "SimDRCodec", "build_codec"]
+__all__ = [
+    "CODEC_KINDS",
+    "DEFAULT_HEATMAP_SIGMA",
+    "Codec",
+    "Decoded",
+    "HeatmapCodec",
+    "HeatmapTargets",
+    "Outputs",
+    "SimDRCodec",
+    "SimDRTargets",
+    "Targets",
+    "build_codec",
+]
 
 
 def build_codec(
@@ -38,7 +52,7 @@ def build_codec(
     Args:
         kind: ``"simdr"`` (smoothed one-hot; ``sigma`` is ignored), ``"sa_simdr"`` (Gaussian
             labels; ``sigma`` in bins is required) or ``"heatmap"`` (``sigma`` in heatmap
-            pixels, 2.0 when None).
+            pixels, :data:`DEFAULT_HEATMAP_SIGMA` when None).
         input_size: ``(W, H)`` crop size in pixels.
         split_ratio, label_smoothing, normalize, confidence: SimDR / SA-SimDR options
             (see :class:`SimDRCodec`); ignored by the heatmap codec.
@@ -73,7 +87,7 @@ def build_codec(
         return HeatmapCodec(
             input_size=input_size,
             stride=stride,
-            sigma=2.0 if sigma is None else sigma,
+            sigma=DEFAULT_HEATMAP_SIGMA if sigma is None else sigma,
             use_dark=use_dark,
         )
     raise ConfigError(f"codec.kind must be one of {CODEC_KINDS}, got {kind!r}")

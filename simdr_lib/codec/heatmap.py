@@ -28,13 +28,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Union
 
 import numpy as np
 
-from simdr_lib.codec.simdr import _check_input_size, _check_positive, _prepare_keypoints
+from simdr_lib.codec.base import (
+    Decoded,
+    HeatmapTargets,
+    check_input_size,
+    check_number,
+    prepare_keypoints,
+)
 from simdr_lib.errors import ConfigError
 from simdr_lib.keypoints import flip_permutation
+
+#: ``(heatmap (N, K, h, w),)``; a bare array or a one-element list is accepted too
+HeatmapOutputs = Union[tuple[np.ndarray, ...], list[np.ndarray], np.ndarray]
 
 _DARK_LOG_FLOOR = 1e-10
 _DARK_MAX_OFFSET = 1.0  # heatmap pixels; a safeguard against ill-conditioned Hessians
@@ -154,7 +163,7 @@ def dark_offset(heatmaps: np.ndarray, xs: np.ndarray, ys: np.ndarray, sigma: flo
     return np.where(ok[..., None], np.clip(off, -_DARK_MAX_OFFSET, _DARK_MAX_OFFSET), 0.0)
 
 
-def _unpack(outputs: Any, name: str) -> np.ndarray:
+def _unpack(outputs: HeatmapOutputs, name: str) -> np.ndarray:
     """``(heatmap,)`` (or a bare array) to a ``(N, K, h, w)`` numpy array."""
     if isinstance(outputs, (tuple, list)):
         if len(outputs) != 1:
@@ -184,7 +193,7 @@ class HeatmapCodec:
     use_dark: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "input_size", _check_input_size(self.input_size, "codec"))
+        object.__setattr__(self, "input_size", check_input_size(self.input_size, "codec"))
         s = self.stride
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
             raise ConfigError(f"codec.stride must be an integer >= 1, got {s!r}")
@@ -194,7 +203,7 @@ class HeatmapCodec:
                 f"codec.input_size {self.input_size} is too small for stride {s} "
                 "(the heatmap needs at least 2x2 pixels)"
             )
-        object.__setattr__(self, "sigma", _check_positive(self.sigma, "codec.sigma"))
+        object.__setattr__(self, "sigma", check_number(self.sigma, "codec.sigma"))
         if not isinstance(self.use_dark, (bool, np.bool_)):
             raise ConfigError(f"codec.use_dark must be true or false, got {self.use_dark!r}")
 
@@ -203,7 +212,7 @@ class HeatmapCodec:
         """``(w, h) = (W // stride, H // stride)``."""
         return self.input_size[0] // self.stride, self.input_size[1] // self.stride
 
-    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> dict[str, np.ndarray]:
+    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> HeatmapTargets:
         """Keypoints to heatmap targets.
 
         Args:
@@ -215,10 +224,10 @@ class HeatmapCodec:
             0 when ``visible == 0``, a coordinate is not finite, or the ``+-3 sigma`` window of
             either axis lies wholly outside the heatmap, else 1. Weight-0 maps are zeros.
         """
-        kp, valid = _prepare_keypoints(keypoints, visible)
+        kp, valid = prepare_keypoints(keypoints, visible)
         heatmaps, in_range = gaussian_heatmaps(kp / self.stride, self.heatmap_size, self.sigma)
         weight = (valid & in_range).astype(np.float32)
-        return {"heatmap": heatmaps * weight[..., None, None], "target_weight": weight}
+        return HeatmapTargets(heatmap=heatmaps * weight[..., None, None], target_weight=weight)
 
     def _check_size(self, hm: np.ndarray, name: str) -> None:
         w, h = self.heatmap_size
@@ -228,11 +237,11 @@ class HeatmapCodec:
                 f"{w}x{h} (input_size {self.input_size}, stride {self.stride})"
             )
 
-    def to_prob(self, outputs: Any) -> tuple[np.ndarray]:
+    def to_prob(self, outputs: HeatmapOutputs) -> tuple[np.ndarray]:
         """Identity (heatmaps are regressed, not classified): returns ``(heatmap,)``."""
         return (_unpack(outputs, "to_prob"),)
 
-    def decode(self, prob_outputs: Any) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, prob_outputs: HeatmapOutputs) -> Decoded:
         """``(heatmap (N, K, h, w),)`` to keypoints and scores.
 
         Returns:
@@ -248,10 +257,10 @@ class HeatmapCodec:
         else:
             off = quarter_offset(hm, xs, ys)
         coords = (np.stack([xs, ys], axis=-1) + off) * self.stride
-        return coords.astype(np.float64), maxvals.astype(np.float32)
+        return Decoded(coords.astype(np.float64), maxvals.astype(np.float32))
 
     def flip_back(
-        self, prob_outputs: Any, flip_pairs: Sequence[tuple[int, int]]
+        self, prob_outputs: HeatmapOutputs, flip_pairs: Sequence[tuple[int, int]]
     ) -> tuple[np.ndarray]:
         """Heatmaps of the mirrored crop (``x' = W-1-x``) mapped back onto the original crop.
 
@@ -268,6 +277,6 @@ class HeatmapCodec:
         fill = np.broadcast_to(mirrored.min(axis=(-2, -1), keepdims=True), (*hm.shape[:-1], 1))
         return (np.concatenate([fill, mirrored[..., :-1]], axis=-1),)
 
-    def merge_flip(self, prob_a: Any, prob_b: Any) -> tuple[np.ndarray]:
+    def merge_flip(self, prob_a: HeatmapOutputs, prob_b: HeatmapOutputs) -> tuple[np.ndarray]:
         """Mean of two heatmap outputs of the same crop: ``(heatmap (N, K, h, w),)``."""
         return (0.5 * (_unpack(prob_a, "merge_flip") + _unpack(prob_b, "merge_flip")),)

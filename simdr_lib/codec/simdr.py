@@ -7,10 +7,14 @@ Conventions (shared by encode, decode and flip_back, so they are mutually consis
 - With split ratio ``k``, the x vector has ``L = int(W*k)`` bins and bin ``i`` sits at crop
   pixel ``i / k`` (bin *centres* at integer multiples of ``1/k``; bin 0 is pixel 0). Decoding
   returns ``argmax / k``, so encode -> decode is exact up to ``1/(2k)`` px.
-- SimDR (``sigma=None``): the target class is ``b = floor(x*k + 0.5)`` (the official
-  ``int(x*k + 0.5)``, correct also for negative ``x``). The label is the official SimDR
-  label-smoothed one-hot (the ``NMTCritierion`` of the SimDR code): ``1 - eps`` at ``b`` and
-  ``eps / (L-1)`` at every other bin, which sums to 1.
+- SimDR (``sigma=None``): the target class is ``b = floor(x*k + 0.5)``, rounding halves up
+  (also for negative ``x``). The official encoder uses ``np.around(x*k)``, which rounds halves
+  to even; the two differ only when ``x*k`` is exactly ``m + 1/2`` (``x = 1.25`` at ``k = 2``:
+  bin 3 here, bin 2 there), which affine-warped float keypoints practically never are. Half up
+  is kept because it commutes with shifts: moving a joint by one bin moves its class by one
+  bin, while half-to-even alternately rounds such points down and up. The label is the
+  official SimDR label-smoothed one-hot (the target of the SimDR code's ``NMTCritierion``):
+  ``1 - eps`` at ``b`` and ``eps / (L-1)`` at every other bin, which sums to 1.
 - SA-SimDR (``sigma`` in bins): ``g_i = exp(-(i - x*k)^2 / (2 sigma^2))``, divided by
   ``sigma * sqrt(2 pi)`` when ``normalize`` (the official SA-SimDR label; it is *not*
   renormalized when cut by the vector ends). The centre ``x*k`` is sub-bin.
@@ -25,10 +29,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from simdr_lib.codec.base import (
+    Decoded,
+    Outputs,
+    SimDRTargets,
+    check_input_size,
+    check_number,
+    check_split_ratio,
+    prepare_keypoints,
+)
 from simdr_lib.errors import ConfigError
 from simdr_lib.keypoints import flip_permutation
 
@@ -37,52 +49,7 @@ _LOG_CLIP = 1e-12
 
 
 # ----------------------------------------------------------------------------- validation
-def _check_input_size(input_size: Any, owner: str) -> tuple[int, int]:
-    """Return ``input_size`` as a ``(W, H)`` tuple of ints >= 2 or raise :class:`ConfigError`."""
-    try:
-        values = tuple(input_size)
-    except TypeError:
-        values = ()
-    ok = len(values) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 2 for v in values
-    )
-    if not ok:
-        raise ConfigError(
-            f"{owner}.input_size must be [W, H] with two integers >= 2, got {input_size!r}"
-        )
-    return int(values[0]), int(values[1])
-
-
-def _check_positive(value: Any, name: str, minimum: float = 0.0, strict: bool = True) -> float:
-    """Return ``value`` as a finite float ``> minimum`` (or ``>=`` if not strict)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    bad = not math.isfinite(v) or (v <= minimum if strict else v < minimum)
-    if bad:
-        op = ">" if strict else ">="
-        raise ConfigError(f"{name} must be a finite number {op} {minimum:g}, got {value!r}")
-    return v
-
-
-def _prepare_keypoints(keypoints: Any, visible: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate shapes and return ``(kp float64 (N,K,2), valid bool (N,K))``.
-
-    A joint is valid when ``visible > 0`` and both coordinates are finite; non-finite
-    coordinates are replaced by 0 so that no NaN reaches the targets.
-    """
-    kp = np.asarray(keypoints, dtype=np.float64)
-    vis = np.asarray(visible)
-    if kp.ndim != 3 or kp.shape[-1] != 2:
-        raise ValueError(f"keypoints must have shape (N, K, 2), got {kp.shape}")
-    if vis.shape != kp.shape[:2]:
-        raise ValueError(f"visible must have shape {kp.shape[:2]} (N, K), got {vis.shape}")
-    finite = np.isfinite(kp).all(axis=-1)
-    valid = (vis > 0) & finite
-    return np.where(finite[..., None], kp, 0.0), valid
-
-
-def _as_pair(outputs: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _as_pair(outputs: Outputs | list[np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
     """Unpack ``(x, y)`` model outputs into two numpy arrays of rank >= 2."""
     if not isinstance(outputs, (tuple, list)) or len(outputs) != 2:
         raise ValueError(f"{name} must be a tuple (x, y) of two arrays")
@@ -181,7 +148,9 @@ class SimDRCodec:
 
     Fields:
         input_size: ``(W, H)`` of the input crop in pixels.
-        split_ratio: ``k >= 1`` bins per pixel (any float); ``L_x = int(W*k)``, ``L_y = int(H*k)``.
+        split_ratio: ``k > 0`` bins per pixel, any float leaving 2 bins per axis (see
+            :func:`~simdr_lib.codec.base.check_split_ratio`); ``L_x = int(W*k)``,
+            ``L_y = int(H*k)``.
         sigma: ``None`` for SimDR (label-smoothed one-hot), else the SA-SimDR Gaussian std in bins.
         label_smoothing: SimDR ``eps`` in ``[0, 1)``; ``1-eps`` on the class, ``eps/(L-1)``
             elsewhere (official SimDR formula). Ignored by SA-SimDR.
@@ -203,14 +172,12 @@ class SimDRCodec:
     flip_shift_bins: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "input_size", _check_input_size(self.input_size, "codec"))
-        k = _check_positive(self.split_ratio, "codec.split_ratio", minimum=1.0, strict=False)
+        object.__setattr__(self, "input_size", check_input_size(self.input_size, "codec"))
+        k = check_split_ratio(self.split_ratio, self.input_size)
         object.__setattr__(self, "split_ratio", k)
         if self.sigma is not None:
-            object.__setattr__(self, "sigma", _check_positive(self.sigma, "codec.sigma"))
-        eps = _check_positive(
-            self.label_smoothing, "codec.label_smoothing", minimum=0.0, strict=False
-        )
+            object.__setattr__(self, "sigma", check_number(self.sigma, "codec.sigma"))
+        eps = check_number(self.label_smoothing, "codec.label_smoothing", minimum=0.0, strict=False)
         if eps >= 1.0:
             raise ConfigError(f"codec.label_smoothing must be in [0, 1), got {eps!r}")
         object.__setattr__(self, "label_smoothing", eps)
@@ -221,7 +188,7 @@ class SimDRCodec:
                 f"codec.confidence must be one of {_CONFIDENCE_RULES}, got {self.confidence!r}"
             )
         if self.flip_shift_bins is not None:
-            shift = _check_positive(
+            shift = check_number(
                 self.flip_shift_bins, "codec.flip_shift", minimum=0.0, strict=False
             )
             if shift >= self.num_x_bins:
@@ -261,7 +228,7 @@ class SimDRCodec:
         return (self.num_x_bins - 1) - (self.input_size[0] - 1) * self.split_ratio
 
     # -- encode ---------------------------------------------------------------------------
-    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> dict[str, np.ndarray]:
+    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> SimDRTargets:
         """Keypoints to training targets.
 
         Args:
@@ -276,7 +243,7 @@ class SimDRCodec:
             wholly outside ``[0, L-1]`` (a joint just outside the crop keeps weight 1 and a
             Gaussian truncated by the vector end). Otherwise 1. Rows of weight 0 are all zeros.
         """
-        kp, valid = _prepare_keypoints(keypoints, visible)
+        kp, valid = prepare_keypoints(keypoints, visible)
         centers = kp * self.split_ratio
         if self.is_gaussian:
             x_t, x_ok = gaussian_labels(
@@ -290,11 +257,11 @@ class SimDRCodec:
             x_t, x_ok = smoothed_onehot_labels(centers[..., 0], self.num_x_bins, eps)
             y_t, y_ok = smoothed_onehot_labels(centers[..., 1], self.num_y_bins, eps)
         weight = (valid & x_ok & y_ok).astype(np.float32)
-        return {
-            "x_target": x_t * weight[..., None],
-            "y_target": y_t * weight[..., None],
-            "target_weight": weight,
-        }
+        return SimDRTargets(
+            x_target=x_t * weight[..., None],
+            y_target=y_t * weight[..., None],
+            target_weight=weight,
+        )
 
     # -- decode ---------------------------------------------------------------------------
     def _check_bins(self, x: np.ndarray, y: np.ndarray, name: str) -> None:
@@ -305,12 +272,12 @@ class SimDRCodec:
                 f"split_ratio {self.split_ratio:g})"
             )
 
-    def to_prob(self, outputs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def to_prob(self, outputs: Outputs) -> tuple[np.ndarray, np.ndarray]:
         """Raw logits ``(x (N,K,L_x), y (N,K,L_y))`` to softmax probabilities over bins."""
         x, y = _as_pair(outputs, "to_prob")
         return softmax(x), softmax(y)
 
-    def decode(self, prob_outputs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, prob_outputs: Outputs) -> Decoded:
         """Probabilities ``(x (N,K,L_x), y (N,K,L_y))`` to keypoints and scores.
 
         Returns:
@@ -327,11 +294,11 @@ class SimDRCodec:
         scores = combine_confidence(
             max_x.astype(np.float32), max_y.astype(np.float32), self.confidence
         )
-        return coords, np.clip(scores, 0.0, 1.0).astype(np.float32)
+        return Decoded(coords, np.clip(scores, 0.0, 1.0).astype(np.float32))
 
     # -- flip test ------------------------------------------------------------------------
     def flip_back(
-        self, prob_outputs: tuple[np.ndarray, np.ndarray], flip_pairs: Sequence[tuple[int, int]]
+        self, prob_outputs: Outputs, flip_pairs: Sequence[tuple[int, int]]
     ) -> tuple[np.ndarray, np.ndarray]:
         """Map outputs predicted on the mirrored crop (``x' = W-1-x``) back onto the original.
 
@@ -352,9 +319,7 @@ class SimDRCodec:
         x_back = shift_bins(x[..., ::-1], self.flip_shift)
         return x_back[..., perm, :], y[..., perm, :]
 
-    def merge_flip(
-        self, prob_a: tuple[np.ndarray, np.ndarray], prob_b: tuple[np.ndarray, np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def merge_flip(self, prob_a: Outputs, prob_b: Outputs) -> tuple[np.ndarray, np.ndarray]:
         """Merge two probability outputs of the same crop (flip test).
 
         SA-SimDR: ``softmax(mean(log p))`` per axis (probabilities clipped to 1e-12), equal to

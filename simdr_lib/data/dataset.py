@@ -1,4 +1,4 @@
-"""Top-down person crops as a ``paddle.io.Dataset`` (+ a small DataLoader helper).
+"""Top-down person crops as a map-style dataset (+ a small single-process loader).
 
 One item = one :class:`~simdr_lib.data.coco.PersonRecord`: the image is decoded, the person is
 cropped by an affine warp to ``input_size`` (W, H) (see :mod:`simdr_lib.data.transforms` for the
@@ -6,19 +6,27 @@ pixel-centre and rotation conventions), keypoints go through the same matrix, an
 ``encode`` turns them into targets. Train-mode augmentation (half body, scale, rotation, flip,
 in HRNet's order) draws from ``np.random.default_rng([seed, epoch, index])``, so an item depends
 only on (seed, epoch, index), whatever the number of DataLoader workers.
+
+The module needs only numpy and OpenCV at import (notebooks draw crops without Paddle):
+``paddle.io.DataLoader`` reads any object with ``__len__`` and ``__getitem__`` as a map-style
+dataset, so :class:`TopDownDataset` does not derive from ``paddle.io.Dataset``; Paddle is
+imported where tensors are made (:class:`MainThreadLoader`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import paddle
 
 from simdr_lib.data import transforms as T
 from simdr_lib.data.coco import PersonRecord
 from simdr_lib.data.images import DEFAULT_MAX_PIXELS, load_image
 from simdr_lib.keypoints import COCO_FLIP_PAIRS, COCO_UPPER_BODY_IDS
+
+if TYPE_CHECKING:
+    import paddle
 
 Encoder = Callable[[np.ndarray, np.ndarray], dict]
 
@@ -61,8 +69,8 @@ def sample_augmentation(
     return np.asarray(center, dtype=np.float64), scale, rotation, flipped
 
 
-class TopDownDataset(paddle.io.Dataset):
-    """Person crops + codec targets.
+class TopDownDataset:
+    """Person crops + codec targets (a map-style dataset for ``paddle.io.DataLoader``).
 
     Args:
         records: people to crop (ground truth or detections).
@@ -89,7 +97,8 @@ class TopDownDataset(paddle.io.Dataset):
     codec decides their weight); ``center`` (2,) px / ``scale`` (2,) float32 of the crop
     (in the mirrored image frame when ``flipped``); ``rotation`` () float32 deg; ``flipped``
     () bool; ``score`` () float32; ``image_id`` () int64; ``area`` () float32. In eval mode
-    ``crop_to_image(keypoints, center, scale, input_size, rotation)`` maps crop px to image px.
+    ``crop_to_image(keypoints, center, scale, input_size, rotation, pixel_std)`` (with this
+    dataset's ``pixel_std``) maps crop px to image px.
     """
 
     def __init__(
@@ -113,7 +122,6 @@ class TopDownDataset(paddle.io.Dataset):
         seed: int = 0,
         max_image_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
-        super().__init__()
         if len(input_size) != 2 or min(input_size) <= 0:
             raise ValueError(f"input_size must be (W, H) > 0, got {input_size}")
         if seed < 0:
@@ -240,14 +248,15 @@ class MainThreadLoader:
     Iterating yields dicts of ``paddle.Tensor`` with a leading batch axis, like the DataLoader.
     """
 
-    def __init__(self, dataset: paddle.io.Dataset, batch_sampler: paddle.io.BatchSampler):
+    def __init__(self, dataset: TopDownDataset, batch_sampler: paddle.io.BatchSampler) -> None:
         self.dataset = dataset
         self.batch_sampler = batch_sampler
 
     def __len__(self) -> int:
         return len(self.batch_sampler)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        import paddle
         from paddle.io.dataloader.collate import default_collate_fn
 
         for indices in self.batch_sampler:

@@ -11,6 +11,7 @@ module                      its one job
 ``deploy.onnx``             paddle2onnx conversion, checked against the Paddle model
 ``deploy.runners``          the ``Runner`` protocol: Paddle Inference, onnxruntime, dygraph
 ``deploy.predictor``        ``Predictor`` (crop, batch, flip test, decode), loading it
+``deploy.compare``          notebook 05: export, then static vs dynamic outputs and AP
 ==========================  ==========================================================
 """
 

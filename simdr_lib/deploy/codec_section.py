@@ -27,6 +27,9 @@ from simdr_lib.errors import ConfigError, ExportError
 SECTION_KEYS = tuple(f.name for f in fields(CodecConfig) if f.name != "input_size")
 #: keys without a default: a codec section must say which codec it is
 REQUIRED_KEYS = ("type",)
+#: keys whose ``null`` means something (``flip_shift: null`` = exact shift, ``sigma: null``
+#: = the type's default except for sa_simdr); any other null is an error, not a default
+NULLABLE_KEYS = ("flip_shift", "sigma")
 _HINTS = typing.get_type_hints(CodecConfig)
 
 
@@ -50,8 +53,17 @@ def codec_from_section(raw: dict, input_size: tuple[int, int], path: Path) -> Co
     defaults = CodecConfig()
     values: dict[str, Any] = {}
     for name in SECTION_KEYS:
-        value = raw[name] if name in raw else getattr(defaults, name)
-        values[name] = _typed(value, name, values, input_size, path)
+        if name == "sigma" and raw.get(name) is None:
+            if name in raw and values["type"] == "sa_simdr":  # its labels are made of sigma
+                raise file_error(path, "'codec.sigma' must be set for sa_simdr, got null")
+            values[name] = None  # unset: the type's default (CodecConfig.DEFAULT_SIGMA)
+            continue
+        if name not in raw:
+            values[name] = getattr(defaults, name)
+            continue
+        if raw[name] is None and name not in NULLABLE_KEYS:
+            raise file_error(path, f"'codec.{name}' must be set, got null")
+        values[name] = _typed(raw[name], name, values, input_size, path)
     codec = CodecConfig(input_size=input_size, **values)
     try:
         codec.validate(str(path))
@@ -82,7 +94,7 @@ def _float_interval(
             return None  # the heatmap codec has no flip shift
         return 0.0, float(int(size[0] * values["split_ratio"])), "[)"
     return {
-        "split_ratio": (1.0, math.inf, "[]"),
+        "split_ratio": (0.0, math.inf, "(]"),  # the config rule: k > 0 leaving 2 bins
         "sigma": (0.0, MAX_SIGMA, "(]"),
         "label_smoothing": (0.0, 1.0, "[)"),
     }.get(name)

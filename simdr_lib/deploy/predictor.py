@@ -346,10 +346,10 @@ def evaluate_exported(
     """COCO keypoint AP of an exported model on ``cfg``'s val split (evaluation's pipeline).
 
     The crops, flip test, decode, rescoring, OKS-NMS and COCOeval are the ones of
-    :func:`simdr_lib.engine.validate.evaluate_model`; only the network is the predictor's.
+    :func:`simdr_lib.engine.model_eval.evaluate_model`; only the network is the predictor's.
     """
-    from simdr_lib.data.splits import eval_records, load_split
-    from simdr_lib.engine.validate import evaluate_predictions, predict_records
+    from simdr_lib.data.loaders import eval_records, load_split
+    from simdr_lib.engine.model_eval import evaluate_predictions, predict_records
 
     data = load_split(cfg, "val")
     records = eval_records(cfg, data, use_gt_bbox)

@@ -41,13 +41,15 @@ RUN_OUTPUTS = (*CHECKPOINT_FILES, "train_log.csv", "train_summary.json")
 #: everything this project puts in ``<save_dir>/<run>/`` (besides ``*.tmp`` files): the
 #: training outputs, its config, the results ``simdr eval`` writes next to the weights, the
 #: VisualDL log and export folders; ``--force`` deletes only such folders
+#: the exported model's folder inside a run's checkpoint folder (`simdr export`, notebook 05)
+EXPORT_DIR = "export"
 RUN_ENTRIES = (
     *RUN_OUTPUTS,
     "config.yml",
     "keypoints_val_results.json",
     "vdl",
-    "export",
-    "inference_model",
+    EXPORT_DIR,
+    "inference_model",  # notebook 05's export folder before it was EXPORT_DIR
     "study",  # the low-resolution study's cell runs (notebook 08)
 )
 

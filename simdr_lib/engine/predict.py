@@ -9,9 +9,14 @@ original crop (mirror, sub-bin shift, swap left/right pairs) and merge with the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from simdr_lib.codec.base import Codec, Outputs
+    from simdr_lib.models.builder import PoseModel
+    from simdr_lib.models.probability import ProbabilityModel
 
 ProbFn = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
@@ -19,10 +24,10 @@ ProbFn = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 def predict_crops(
     prob_fn: ProbFn,
     images: np.ndarray,
-    codec: Any,
+    codec: Codec,
     flip_test: bool,
     flip_pairs: Sequence[tuple[int, int]],
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+) -> tuple[np.ndarray, np.ndarray, Outputs]:
     """Keypoints ``(N, K, 2)`` px in the crop, scores ``(N, K)`` and the merged probabilities."""
     probs = tuple(np.asarray(p, dtype=np.float32) for p in prob_fn(images))
     if flip_test:
@@ -33,14 +38,14 @@ def predict_crops(
     return keypoints, scores, probs
 
 
-def probability_model(model: Any, head: str) -> Any:
+def probability_model(model: PoseModel, head: str) -> ProbabilityModel:
     """Wrap a :class:`PoseModel` so it returns distributions (softmax over bins for SimDR)."""
     from simdr_lib.models.probability import ProbabilityModel
 
     return ProbabilityModel(model, softmax=head == "simdr")
 
 
-def dynamic_prob_fn(prob_model: Any) -> ProbFn:
+def dynamic_prob_fn(prob_model: ProbabilityModel) -> ProbFn:
     """``prob_fn`` over a dygraph :func:`probability_model` (eval mode, no grad)."""
     import paddle
 

@@ -65,25 +65,36 @@ def paddleclas_hrnet_name_map(width: int, layout: str = "paddleclas") -> dict[st
         )
     conv_attr, bn_attr, transitions = PADDLECLAS_LAYOUTS[layout]
     out: dict[str, str] = {}
-
-    def conv_bn(src: str, conv_dst: str, bn_dst: str) -> None:
+    for src, conv_dst, bn_dst in [*_stem_units(transitions), *_stage_units()]:
         out[f"{src}.{conv_attr}.weight"] = f"{conv_dst}.weight"
         for t in _BN_TENSORS:
             out[f"{src}.{bn_attr}.{t}"] = f"{bn_dst}.{t}"
+    return out
 
-    conv_bn("conv_layer1_1", "stem.conv1", "stem.bn1")
-    conv_bn("conv_layer1_2", "stem.conv2", "stem.bn2")
+
+def _stem_units(transitions: tuple[str, str, str, str]) -> list[tuple[str, str, str]]:
+    """``(PaddleClas unit, our conv, our BN)`` of the stem, stage 1 and the transitions."""
+    units = [
+        ("conv_layer1_1", "stem.conv1", "stem.bn1"),
+        ("conv_layer1_2", "stem.conv2", "stem.bn2"),
+    ]
     for b in range(4):
         for c in (1, 2, 3):
-            conv_bn(f"layer1.{b}.conv{c}", f"stage1.{b}.conv{c}", f"stage1.{b}.bn{c}")
-    conv_bn("layer1.0.conv_down", "stage1.0.downsample.0", "stage1.0.downsample.1")
-
+            units.append((f"layer1.{b}.conv{c}", f"stage1.{b}.conv{c}", f"stage1.{b}.bn{c}"))
+    units.append(("layer1.0.conv_down", "stage1.0.downsample.0", "stage1.0.downsample.1"))
     tr1_1, tr1_2, tr2, tr3 = transitions
-    conv_bn(tr1_1, "transition1.0.0", "transition1.0.1")
-    conv_bn(tr1_2, "transition1.1.0.0", "transition1.1.0.1")
-    conv_bn(tr2, "transition2.2.0.0", "transition2.2.0.1")
-    conv_bn(tr3, "transition3.3.0.0", "transition3.3.0.1")
+    units += [
+        (tr1_1, "transition1.0.0", "transition1.0.1"),
+        (tr1_2, "transition1.1.0.0", "transition1.1.0.1"),
+        (tr2, "transition2.2.0.0", "transition2.2.0.1"),
+        (tr3, "transition3.3.0.0", "transition3.3.0.1"),
+    ]
+    return units
 
+
+def _stage_units() -> list[tuple[str, str, str]]:
+    """``(PaddleClas unit, our conv, our BN)`` of the BasicBlocks and fusions of stages 2-4."""
+    units = []
     for stage, modules in _PC_STAGE_MODULES.items():
         n = stage  # stage s has s branches
         for m in range(modules):
@@ -94,22 +105,30 @@ def paddleclas_hrnet_name_map(width: int, layout: str = "paddleclas") -> dict[st
                     src = f"{src_mod}.basic_block_list.{b}.{k}"
                     dst = f"{dst_mod}.branches.{b}.{k}"
                     for c in (1, 2):
-                        conv_bn(f"{src}.conv{c}", f"{dst}.conv{c}", f"{dst}.bn{c}")
+                        units.append((f"{src}.conv{c}", f"{dst}.conv{c}", f"{dst}.bn{c}"))
             # our last stage-4 module fuses into branch 0 only
             n_out = 1 if (stage == 4 and m == modules - 1) else n
-            r = 0
-            for i in range(n):
-                for j in range(n):
-                    if j == i:
-                        continue
-                    steps = [None] if j > i else list(range(i - j))
-                    for s in steps:
-                        if i < n_out:
-                            dst = f"{dst_mod}.fuse_layers.{i}.{j}" + ("" if s is None else f".{s}")
-                            conv_bn(
-                                f"{src_mod}.fuse_func.residual_func_list.{r}",
-                                f"{dst}.0",
-                                f"{dst}.1",
-                            )
-                        r += 1
-    return out
+            units += _fusion_units(src_mod, dst_mod, n, n_out)
+    return units
+
+
+def _fusion_units(src_mod: str, dst_mod: str, n: int, n_out: int) -> list[tuple[str, str, str]]:
+    """Fusion convs of one module with ``n`` branches, of which the first ``n_out`` are kept.
+
+    PaddleClas numbers them flat (``residual_func_list.{r}``) in (output i, input j, step) order.
+    """
+    units = []
+    r = 0
+    for i in range(n):
+        for j in range(n):
+            if j == i:
+                continue
+            steps = [None] if j > i else list(range(i - j))
+            for s in steps:
+                if i < n_out:
+                    dst = f"{dst_mod}.fuse_layers.{i}.{j}" + ("" if s is None else f".{s}")
+                    units.append(
+                        (f"{src_mod}.fuse_func.residual_func_list.{r}", f"{dst}.0", f"{dst}.1")
+                    )
+                r += 1
+    return units

@@ -10,13 +10,18 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from simdr_lib.config import Config
 from simdr_lib.errors import DataError
 from simdr_lib.keypoints import COCO_FLIP_PAIRS
+
+if TYPE_CHECKING:
+    from simdr_lib.codec.base import Codec
+    from simdr_lib.data.coco import CocoKeypoints, PersonRecord
+    from simdr_lib.data.dataset import TopDownDataset
 
 
 def ensure_dataset(cfg: Config, progress: bool = True) -> None:
@@ -34,7 +39,7 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> None:
     )
 
 
-def load_split(cfg: Config, split: str, check_images: bool = True) -> Any:
+def load_split(cfg: Config, split: str, check_images: bool = True) -> CocoKeypoints:
     """:class:`~simdr_lib.data.coco.CocoKeypoints` of ``train`` or ``val``."""
     from simdr_lib.data.coco import load_coco_keypoints
 
@@ -46,7 +51,9 @@ def load_split(cfg: Config, split: str, check_images: bool = True) -> Any:
     )
 
 
-def eval_records(cfg: Config, data: Any, use_gt_bbox: bool | None = None) -> list[Any]:
+def eval_records(
+    cfg: Config, data: CocoKeypoints, use_gt_bbox: bool | None = None
+) -> list[PersonRecord]:
     """Person records to evaluate: GT boxes or detections above ``data.det_score_thresh``."""
     use_gt = cfg.eval.use_gt_bbox if use_gt_bbox is None else use_gt_bbox
     if use_gt:
@@ -61,7 +68,9 @@ def eval_records(cfg: Config, data: Any, use_gt_bbox: bool | None = None) -> lis
     return records
 
 
-def make_dataset(cfg: Config, records: list[Any], codec: Any, train: bool) -> Any:
+def make_dataset(
+    cfg: Config, records: list[PersonRecord], codec: Codec, train: bool
+) -> TopDownDataset:
     """:class:`~simdr_lib.data.dataset.TopDownDataset` with the config's augmentation."""
     from simdr_lib.data.dataset import TopDownDataset
     from simdr_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -169,7 +178,9 @@ def _shut_down(it: Any) -> None:
             stop()
 
 
-def make_loader(dataset: Any, sampler: EpochBatchSampler, num_workers: int) -> DataLoader:
+def make_loader(
+    dataset: TopDownDataset, sampler: EpochBatchSampler, num_workers: int
+) -> DataLoader:
     """Batches of ``dataset`` (dicts of tensors) in ``sampler`` order; see :class:`DataLoader`."""
     return DataLoader(dataset, sampler, num_workers)
 
@@ -183,7 +194,9 @@ class DataLoader:
     re-read in this process so the real :class:`~simdr_lib.errors.DataError` is raised.
     """
 
-    def __init__(self, dataset: Any, sampler: EpochBatchSampler, num_workers: int) -> None:
+    def __init__(
+        self, dataset: TopDownDataset, sampler: EpochBatchSampler, num_workers: int
+    ) -> None:
         self.dataset = dataset
         self.sampler = sampler
         self.num_workers = num_workers

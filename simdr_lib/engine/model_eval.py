@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,11 @@ from simdr_lib.config import Config
 from simdr_lib.engine.predict import ProbFn, predict_crops
 from simdr_lib.errors import DataError
 from simdr_lib.keypoints import COCO_FLIP_PAIRS
+
+if TYPE_CHECKING:
+    from simdr_lib.codec.base import Codec
+    from simdr_lib.data.coco import CocoKeypoints, PersonRecord
+    from simdr_lib.models.builder import PoseModel
 
 
 @dataclass
@@ -50,17 +55,21 @@ class EvalResult:
 def predict_records(
     cfg: Config,
     prob_fn: ProbFn,
-    records: list[Any],
-    codec: Any,
+    records: list[PersonRecord],
+    codec: Codec,
     flip_test: bool,
     progress: bool = True,
     keep_probs: bool = False,
     desc: str = "eval",
 ) -> Predictions:
-    """Run ``prob_fn`` on every person crop of ``records`` (batched, in order)."""
+    """Run ``prob_fn`` on every person crop of ``records`` (batched, in order).
+
+    Crops are cut and mapped back with the config's ``data.padding`` and ``data.pixel_std``
+    (the box -> center / scale -> crop round trip); ``areas`` are the crops' image px².
+    """
     from tqdm.auto import tqdm
 
-    from simdr_lib.data.splits import EpochBatchSampler, make_dataset, make_loader
+    from simdr_lib.data.loaders import EpochBatchSampler, make_dataset, make_loader
     from simdr_lib.data.transforms import crop_to_image
 
     dataset = make_dataset(cfg, records, codec, train=False)
@@ -72,7 +81,8 @@ def predict_records(
         images = np.asarray(batch["image"])
         kps, scores, probs = predict_crops(prob_fn, images, codec, flip_test, COCO_FLIP_PAIRS)
         centers, scales = np.asarray(batch["center"]), np.asarray(batch["scale"])
-        out["kps"].append(crop_to_image(kps, centers, scales, tuple(cfg.codec.input_size)))
+        size = tuple(cfg.codec.input_size)
+        out["kps"].append(crop_to_image(kps, centers, scales, size, pixel_std=cfg.data.pixel_std))
         out["scores"].append(scores)
         out["ids"].append(np.asarray(batch["image_id"]).reshape(-1))
         out["bs"].append(np.asarray(batch["score"]).reshape(-1))
@@ -108,7 +118,7 @@ def mean_pixel_error(preds: Predictions) -> float:
 
 
 def evaluate_predictions(
-    cfg: Config, data: Any, preds: Predictions, results_file: str | Path | None = None
+    cfg: Config, data: CocoKeypoints, preds: Predictions, results_file: str | Path | None = None
 ) -> dict[str, float]:
     """Rescoring + OKS-NMS + COCOeval on ``data.coco`` (restricted to the evaluated images)."""
     from simdr_lib.engine.evaluate import build_coco_results, evaluate_coco
@@ -127,13 +137,13 @@ def evaluate_predictions(
     )
 
 
-def _eval_ids(cfg: Config, data: Any) -> list[int] | None:
+def _eval_ids(cfg: Config, data: CocoKeypoints) -> list[int] | None:
     if cfg.eval.max_images <= 0:
         return None
     return sorted(data.coco.getImgIds())[: cfg.eval.max_images]
 
 
-def require_val_people(data: Any) -> None:
+def require_val_people(data: CocoKeypoints) -> None:
     """Refuse a validation split without usable people: its AP would be undefined, not 0.
 
     Raises:
@@ -149,8 +159,8 @@ def require_val_people(data: Any) -> None:
 
 def evaluate_model(
     cfg: Config,
-    model: Any,
-    data: Any | None = None,
+    model: PoseModel,
+    data: CocoKeypoints | None = None,
     use_gt_bbox: bool | None = None,
     flip_test: bool | None = None,
     out_dir: str | Path | None = None,
@@ -158,7 +168,7 @@ def evaluate_model(
     keep_probs: bool = False,
 ) -> EvalResult:
     """COCO keypoint AP of a dygraph ``model`` on the val split of ``cfg``."""
-    from simdr_lib.data.splits import eval_records, load_split
+    from simdr_lib.data.loaders import eval_records, load_split
     from simdr_lib.engine.predict import dynamic_prob_fn, probability_model
     from simdr_lib.factory import codec_from_config
 

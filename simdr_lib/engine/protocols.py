@@ -1,0 +1,139 @@
+"""Evaluation protocols for 04_evaluation: GT / detected boxes, flip test on / off.
+
+:func:`evaluate_protocols` runs one model under the config's own protocol and the others
+that apply; :func:`save_metrics` writes ``metrics.json``. :func:`gt_eval_records` and
+:func:`crop_items` give the ground-truth people in evaluation order and their crops (also
+used by the export comparison and the visualization examples).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from simdr_lib import report as rpt
+from simdr_lib.config import Config
+from simdr_lib.errors import DataError
+
+if TYPE_CHECKING:
+    from simdr_lib.notebook_run import NotebookRun
+
+PROTOCOLS: dict[str, tuple[bool, bool]] = {
+    "GT boxes + flip": (True, True),
+    "GT boxes, no flip": (True, False),
+    "detected boxes + flip": (False, True),
+    "detected boxes, no flip": (False, False),
+}
+
+
+def protocol_name(use_gt_bbox: bool, flip_test: bool) -> str:
+    return next(k for k, v in PROTOCOLS.items() if v == (bool(use_gt_bbox), bool(flip_test)))
+
+
+@dataclass
+class ProtocolResults:
+    """Evaluations of one model under several protocols (see :func:`evaluate_protocols`)."""
+
+    results: dict[str, Any]
+    seconds: dict[str, float]
+    main: str
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {
+                "stats": r.stats,
+                "use_gt_bbox": r.use_gt_bbox,
+                "flip_test": r.flip_test,
+                "num_people": r.num_people,
+                "seconds": self.seconds.get(name),
+            }
+            for name, r in self.results.items()
+        }
+
+    def table(self) -> rpt.Table:
+        return rpt.protocols_table(self.summary())
+
+
+def evaluate_protocols(
+    cfg: Config, model: Any, data: Any, out_dir: Path | None = None, progress: bool = True
+) -> ProtocolResults:
+    """COCO AP with flip test on / off (GT boxes) and with detected boxes (flip on).
+
+    The config's own protocol (``eval.use_gt_bbox`` / ``eval.flip_test``) is always included
+    and is the main one (its results json goes to ``out_dir``). The detected-box protocols
+    are skipped when ``data.det_file`` does not exist, unless it is the main one.
+    """
+    from simdr_lib.engine.model_eval import evaluate_model
+
+    main = protocol_name(cfg.eval.use_gt_bbox, cfg.eval.flip_test)
+    names = [main] + [n for n in list(PROTOCOLS)[:3] if n != main]
+    det_file = cfg.data.path("det_file")
+    out = ProtocolResults({}, {}, main)
+    for name in names:
+        use_gt, flip = PROTOCOLS[name]
+        if not use_gt and name != main and not det_file.is_file():
+            out.skipped[name] = f"{det_file} not found"
+            continue
+        t0 = time.perf_counter()
+        out.results[name] = evaluate_model(
+            cfg,
+            model,
+            data,
+            use_gt_bbox=use_gt,
+            flip_test=flip,
+            out_dir=out_dir if name == main else None,
+            progress=progress,
+        )
+        out.seconds[name] = time.perf_counter() - t0
+    return out
+
+
+def gt_eval_records(cfg: Config, data: Any) -> list[Any]:
+    """Ground-truth people in evaluation order (the rows of a GT-box evaluation)."""
+    from simdr_lib.data.loaders import eval_records
+
+    return eval_records(cfg, data, True)
+
+
+def gt_box_result(protocols: ProtocolResults) -> Any:
+    """The GT-box evaluation to take per-joint numbers from (the main one if it uses GT boxes)."""
+    for name in [protocols.main, *protocols.results]:
+        r = protocols.results.get(name)
+        if r is not None and r.use_gt_bbox and r.predictions.gt_keypoints_img is not None:
+            return r
+    raise DataError("no ground-truth-box evaluation to compute per-joint accuracy from")
+
+
+def save_metrics(
+    run: NotebookRun, protocols: ProtocolResults, per_joint: list[dict[str, Any]], data: Any
+) -> dict[str, Any]:
+    """``metrics.json``: main COCOeval stats, every protocol, per-joint accuracy."""
+    main = protocols.results[protocols.main]
+    n_images = data.num_images
+    if run.cfg.eval.max_images > 0:
+        n_images = min(n_images, run.cfg.eval.max_images)
+    metrics = {
+        "AP": float(main.stats["AP"]),
+        "stats": main.stats,
+        "main_protocol": protocols.main,
+        "num_people": main.num_people,
+        "num_images": n_images,
+        "protocols": protocols.summary(),
+        "skipped_protocols": protocols.skipped,
+        "per_joint": per_joint,
+    }
+    run.save_json(rpt.METRICS_FILE, metrics)
+    return metrics
+
+
+def crop_items(cfg: Config, records: Sequence[Any], indices: Sequence[int]) -> list[dict]:
+    """Evaluation crops (no augmentation) of ``records[i]`` with their codec targets."""
+    from simdr_lib.data.loaders import make_dataset
+    from simdr_lib.factory import codec_from_config
+
+    dataset = make_dataset(cfg, list(records), codec_from_config(cfg), train=False)
+    return [dataset[int(i)] for i in indices]
