@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simdr_lib.cli_args import add_config_args
+
+if TYPE_CHECKING:
+    from simdr_lib.deploy.predictor import Predictor
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
@@ -114,7 +117,7 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def make_predictor(args: Any) -> Any:
+def make_predictor(args: argparse.Namespace) -> Predictor:
     """Exported (``--model_dir``) or dynamic (``-c`` + weights) predictor from CLI args."""
     from simdr_lib.errors import ConfigError
 

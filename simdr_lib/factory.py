@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simdr_lib.config import CodecConfig, Config
 
+if TYPE_CHECKING:  # paddle is imported where a model or loss is built, not at import time
+    from paddle import nn
 
-def codec_from_config(cfg: Config) -> Any:
+    from simdr_lib.codec.base import Codec
+    from simdr_lib.models.builder import PoseModel
+
+
+def codec_from_config(cfg: Config) -> Codec:
     """SimDR / SA-SimDR / heatmap codec with the config's input size, k and σ."""
     return codec_from_settings(cfg.codec)
 
 
-def codec_from_settings(codec: CodecConfig) -> Any:
+def codec_from_settings(codec: CodecConfig) -> Codec:
     """The codec of a codec section: a training config's or an ``infer_cfg.yml``'s (the one
     place its settings become :func:`~simdr_lib.codec.build_codec` arguments)."""
     from simdr_lib.codec import build_codec
@@ -31,7 +37,7 @@ def codec_from_settings(codec: CodecConfig) -> Any:
     )
 
 
-def model_from_config(cfg: Config) -> Any:
+def model_from_config(cfg: Config) -> PoseModel:
     """The configured :class:`~simdr_lib.models.builder.PoseModel` (random init)."""
     from simdr_lib.models import build_model
 
@@ -45,7 +51,7 @@ def model_from_config(cfg: Config) -> Any:
     )
 
 
-def loss_from_config(cfg: Config) -> Any:
+def loss_from_config(cfg: Config) -> nn.Layer:
     """KL for SA-SimDR, label-smoothed criterion for SimDR, weighted MSE for heatmaps."""
     from simdr_lib.losses import build_loss
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -28,6 +28,9 @@ from simdr_lib.deploy.layout import (
     file_error,
 )
 from simdr_lib.errors import ExportError
+
+if TYPE_CHECKING:
+    from simdr_lib.codec.base import Codec
 
 SCHEMA_VERSION = 1
 
@@ -278,7 +281,7 @@ def _postprocess(post: dict, path: Path) -> dict[str, Any]:
     }
 
 
-def codec_from_infer_config(info: InferConfig, source: Path | str = "") -> Any:
+def codec_from_infer_config(info: InferConfig, source: Path | str = "") -> Codec:
     """The codec described by ``infer_cfg.yml`` (same builder as training)."""
     from simdr_lib.errors import ConfigError
     from simdr_lib.factory import codec_from_settings
