@@ -43,7 +43,8 @@ def plot_samples(data: Any, n: int = 4, seed: int = 0, cols: int = 2) -> Figure:
             x, y, w, h = (int(round(v)) for v in r.box)
             cv2.rectangle(img, (x, y), (x + w, y + h), (255, 220, 0), 1, cv2.LINE_AA)
         ax.imshow(img)
-        ax.set_title(f"image {image_id}: {len(recs)} people", fontsize=9)
+        people = "1 person" if len(recs) == 1 else f"{len(recs)} people"
+        ax.set_title(f"image {image_id}: {people}", fontsize=9)
         ax.axis("off")
     for ax in axes[len(chosen) :]:
         ax.axis("off")

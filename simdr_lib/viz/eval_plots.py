@@ -14,6 +14,7 @@ from simdr_lib.viz.drawing import draw_markers, draw_skeleton, faded, joint_colo
 from simdr_lib.viz.figures import bin_axis, grid_shape, mpl_rgb, new_figure
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 
@@ -45,20 +46,32 @@ def plot_per_joint(rows: Sequence[dict[str, Any]]) -> Figure:
 def plot_protocols(
     protocols: dict[str, dict[str, float]], keys: Sequence[str] = ("AP", "AP50", "AP75", "AR")
 ) -> Figure:
-    """Grouped bars of ``keys`` for each evaluation protocol (flip on/off, GT/detected boxes)."""
+    """Grouped bars of ``keys`` for each evaluation protocol (flip on/off, GT/detected boxes).
+
+    Every bar carries its value (``-`` when missing), also a zero bar, whose label sits at the
+    base; the legend is outside the axes so it never covers a label, and when every value is
+    0 (an untrained model) the axes say so.
+    """
     fig = new_figure(8, 3.2)
     ax = fig.subplots()
     names = list(protocols)
     width = 0.8 / max(len(names), 1)
     x = np.arange(len(keys))
+    values = np.array([[float(protocols[n].get(k, np.nan)) for k in keys] for n in names])
     for i, name in enumerate(names):
-        vals = [float(protocols[name].get(k, np.nan)) for k in keys]
+        vals = values[i]
         bars = ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, label=name)
-        ax.bar_label(bars, fmt="%.2f", fontsize=6)
+        labels = [f"{v:.3f}" if np.isfinite(v) else "-" for v in vals]
+        ax.bar_label(bars, labels=labels, fontsize=6, padding=1)
+    finite = values[np.isfinite(values)]
+    if not finite.size or not finite.any():
+        note = "all metrics are 0" if finite.size else "no metrics"
+        ax.text(0.5, 0.6, note, transform=ax.transAxes, ha="center", color="0.4", fontsize=9)
     ax.set_xticks(x, list(keys))
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.1)
     ax.set_ylabel("COCO metric")
-    ax.legend(fontsize=7, loc="lower right")
+    if names:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_title("evaluation protocols", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     return fig
@@ -90,6 +103,17 @@ def plot_predictions(
         axes[i, 1].imshow(right)
         axes[i, 0].set_title((titles[i] + ": " if titles else "") + "ground truth", fontsize=8)
         axes[i, 1].set_title("prediction (crosses: ground truth)", fontsize=8)
+        if not np.any(np.asarray(pred_scores[i]) > threshold):  # say why the panel is bare
+            axes[i, 1].text(
+                0.5,
+                0.5,
+                f"no joint scored > {threshold:g}:\nno skeleton drawn",
+                transform=axes[i, 1].transAxes,
+                ha="center",
+                va="center",
+                fontsize=8,
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "0.5"},
+            )
         for ax in axes[i]:
             ax.axis("off")
     return fig
@@ -125,35 +149,70 @@ def plot_joint_distributions(
     rows = -(-len(joints) // per_row)
     fig = new_figure(3.5 + 3.8 * per_row, max(1.35 * rows + 1.0, 3.0))
     gs = fig.add_gridspec(rows, 1 + 2 * per_row, width_ratios=[2.2] + [1] * (2 * per_row))
-    ax_img = fig.add_subplot(gs[:, 0])
-    big, pred_big, gt_big = zoom(faded(crop_rgb), pred_keypoints, gt_keypoints)
-    img = draw_skeleton(big, pred_big[None], np.ones((1, len(pred_keypoints))))
-    img = draw_markers(img, gt_big, visible)
-    ax_img.imshow(img)
-    ax_img.set_title("prediction; crosses: ground truth", fontsize=8)
-    ax_img.axis("off")
+    _crop_panel(fig.add_subplot(gs[:, 0]), crop_rgb, pred_keypoints, gt_keypoints, visible)
+    curves = {
+        (j, axis): (np.asarray(prob, dtype=np.float64), _as_distribution(target))
+        for j in joints
+        for axis, prob, target in ((0, x_prob[j], x_target[j]), (1, y_prob[j], y_target[j]))
+    }
+    # one y-scale for every panel: an unlabelled joint's flat noise must not autoscale into a peak
+    drawn = [np.r_[p, t if visible[j] > 0 else 0.0] for (j, _), (p, t) in curves.items()]
+    top = float(np.nanmax(np.concatenate(drawn + [np.zeros(1)])))
     for i, j in enumerate(joints):
         r, c = divmod(i, per_row)
-        for a, (prob, target, axis) in enumerate(
-            ((x_prob[j], x_target[j], 0), (y_prob[j], y_target[j], 1))
-        ):
-            ax = fig.add_subplot(gs[r, 1 + 2 * c + a])
-            px = bin_axis(len(prob), split_ratio)
-            t = np.asarray(target, dtype=np.float64)
-            t = t / t.sum() if t.sum() > 0 else t
-            if visible[j] > 0 and t.sum() > 0:
-                ax.fill_between(px, t, color="0.75", lw=0, label="target")
-            ax.plot(px, prob, color="#c44e52" if axis == 0 else "#4c72b0", lw=1.0, label="pred")
+        for axis in (0, 1):
+            ax = fig.add_subplot(gs[r, 1 + 2 * c + axis])
+            prob, target = curves[j, axis]
             centre = gt_keypoints[j, axis] if visible[j] > 0 else pred_keypoints[j, axis]
             span = max(window_px, abs(pred_keypoints[j, axis] - centre) + 4)
+            labelled = bool(visible[j] > 0)
+            _distribution_panel(
+                ax, bin_axis(len(prob), split_ratio), prob, target if labelled else None, axis
+            )
             ax.set_xlim(centre - span, centre + span)
-            ax.set_title(f"{names[j]} {'xy'[axis]}", fontsize=7, pad=2)
-            ax.tick_params(labelsize=5, length=2, pad=1)
-            ax.set_yticks([])
-            if i == 0 and a == 0:
+            ax.set_ylim(0, 1.05 * top if np.isfinite(top) and top > 0 else 1.0)
+            _panel_title(ax, f"{names[j]} {'xy'[axis]}", labelled)
+            if i == 0 and axis == 0:
                 ax.legend(fontsize=5, loc="upper right", handlelength=1)
     fig.suptitle(title or "1D distributions per joint (grey: target, line: prediction)", fontsize=9)
     return fig
+
+
+def _crop_panel(
+    ax: Axes, crop_rgb: np.ndarray, pred: np.ndarray, gt: np.ndarray, visible: np.ndarray
+) -> None:
+    """The zoomed crop with the predicted skeleton and ground-truth crosses (``(K, 2)`` px)."""
+    big, pred_big, gt_big = zoom(faded(crop_rgb), pred, gt)
+    img = draw_skeleton(big, pred_big[None], np.ones((1, len(pred))))
+    ax.imshow(draw_markers(img, gt_big, visible))
+    ax.set_title("prediction; crosses: ground truth", fontsize=8)
+    ax.axis("off")
+
+
+def _panel_title(ax: Axes, title: str, labelled: bool) -> None:
+    """Title of a distribution panel; an unlabelled joint's panel is greyed and says so."""
+    if labelled:
+        ax.set_title(title, fontsize=7, pad=2)
+    else:
+        ax.set_title(f"{title} (not labelled)", fontsize=7, pad=2, color="0.45")
+        ax.set_facecolor("0.92")
+
+
+def _as_distribution(target: np.ndarray) -> np.ndarray:
+    """``target`` as float64 scaled to sum 1 (unchanged when it sums to 0)."""
+    t = np.asarray(target, dtype=np.float64)
+    return t / t.sum() if t.sum() > 0 else t
+
+
+def _distribution_panel(
+    ax: Axes, px: np.ndarray, prob: np.ndarray, target: np.ndarray | None, axis: int
+) -> None:
+    """One x (``axis`` 0) or y (1) panel: the target filled grey (if given), the prediction."""
+    if target is not None and target.sum() > 0:
+        ax.fill_between(px, target, color="0.75", lw=0, label="target")
+    ax.plot(px, prob, color="#c44e52" if axis == 0 else "#4c72b0", lw=1.0, label="pred")
+    ax.tick_params(labelsize=5, length=2, pad=1)
+    ax.set_yticks([])
 
 
 def plot_worst_cases(

@@ -12,6 +12,8 @@ from simdr_lib.viz.figures import figure_png, new_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+FEW_EPOCHS = 3  # up to this many epochs the curves are drawn as large, labelled points
+
 
 def plot_training_curves(history: Sequence[dict[str, float]], title: str = "") -> Figure:
     """Loss per epoch (left) and validation AP per evaluated epoch (right)."""
@@ -20,13 +22,22 @@ def plot_training_curves(history: Sequence[dict[str, float]], title: str = "") -
     epochs = np.array([float(r.get("epoch", i + 1)) for i, r in enumerate(history)])
     loss = np.array([float(r.get("loss", np.nan)) for r in history])
     ap = np.array([float(r.get("AP", np.nan)) for r in history])
-    ax_loss.plot(epochs, loss, marker="o", ms=3, color="#4c72b0")
+    # a run of one to three epochs is a few dots, not a line: big markers and their values
+    few = len(epochs) <= FEW_EPOCHS
+    ms = 7 if few else 3
+    ax_loss.plot(epochs, loss, marker="o", ms=ms, color="#4c72b0")
+    if few:
+        for e, v in zip(epochs, loss):
+            if np.isfinite(v):
+                ax_loss.annotate(
+                    f"{v:.4g}", (e, v), xytext=(6, 4), textcoords="offset points", fontsize=8
+                )
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("training loss")
     ax_loss.set_title("loss", fontsize=10)
     ok = np.isfinite(ap)
     if ok.any():
-        ax_ap.plot(epochs[ok], ap[ok], marker="o", ms=3, color="#55a868")
+        ax_ap.plot(epochs[ok], ap[ok], marker="o", ms=ms, color="#55a868")
         best = int(np.nanargmax(np.where(ok, ap, -np.inf)))
         ax_ap.annotate(
             f"best {ap[best]:.3f}",
