@@ -145,3 +145,104 @@ def test_widget_explorer_builds_for_a_person_and_joint(small_dataset: Path) -> N
     person, joint = box.children[0].children
     joint.value = 5  # redraws without error
     assert person.value == 2 and len(box.children) == 2
+
+
+# ------------------------------------------------------------------ readability fixes (issue 12)
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_protocols_of_an_untrained_model_are_readable() -> None:
+    keys = ("AP", "AP50", "AP75", "AR")
+    zeros = {k: 0.0 for k in keys}
+    fig = viz.plot_protocols({"flip": dict(zeros), "no flip": dict(zeros)}, keys)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # lays the figure out
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if "0.00" in t.get_text()]
+    assert len(labels) == 2 * len(keys)  # one value label per bar, also at zero
+    legend = ax.get_legend()
+    assert legend is not None
+    legend_box = legend.get_window_extent(renderer)
+    axes_box = ax.get_window_extent(renderer)
+    for t in labels:
+        box = t.get_window_extent(renderer)
+        assert not _overlaps(box, legend_box), t.get_text()
+        assert axes_box.y0 <= box.y0 and box.y1 <= axes_box.y1  # inside the axes
+    assert any("0" in t.get_text() and "all" in t.get_text() for t in ax.texts)  # says why
+
+
+def test_predictions_panel_says_when_no_joint_passes_the_threshold() -> None:
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)
+    kps = _person(rng)
+    gt = np.c_[kps, np.full(K, 2.0)][None]
+    low = np.full((1, K), 0.01)
+    fig = viz.plot_predictions(
+        [crop, crop], [gt, gt], [kps[None]] * 2, [low, low + 0.5], threshold=0.05
+    )
+    texts = [[t.get_text() for t in ax.texts] for ax in fig.axes]
+    assert any("no joint scored" in s and "0.05" in s for s in texts[1])  # row 0, prediction
+    assert not any("no joint" in s for s in texts[3])  # row 1 has joints drawn
+    assert not texts[0] and not texts[2]  # ground-truth panels untouched
+
+
+def test_joint_distributions_share_a_scale_and_mark_unlabelled_joints() -> None:
+    rng = np.random.default_rng(1)
+    crop = rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)
+    kps = _person(rng)
+    vis = np.full(K, 2.0)
+    vis[[1, 2]] = 0  # unlabelled in the ground truth
+    x_p = np.full((K, 96), 1e-3)
+    y_p = np.full((K, 128), 1e-3)
+    x_p[:, 40] = 0.8  # labelled joints: a clear peak
+    y_p[:, 50] = 0.8
+    x_p[[1, 2]] = rng.uniform(0, 2e-3, (2, 96))  # unlabelled: noise that autoscale blows up
+    y_p[[1, 2]] = rng.uniform(0, 2e-3, (2, 128))
+    x_t, y_t = rng.random((K, 96)), rng.random((K, 128))
+    fig = viz.plot_joint_distributions(
+        crop, x_p, y_p, x_t, y_t, kps, kps, vis, 2.0, joints=[0, 1, 2, 3]
+    )
+    panels = fig.axes[1:]
+    assert len(panels) == 8
+    assert len({tuple(np.round(ax.get_ylim(), 9)) for ax in panels}) == 1  # one y-scale
+    unlabelled = [ax for ax in panels if "not labelled" in ax.get_title()]
+    assert len(unlabelled) == 4  # joints 1 and 2, x and y
+    labelled = [ax for ax in panels if ax not in unlabelled]
+    assert all(ax.get_facecolor() != labelled[0].get_facecolor() for ax in unlabelled)
+
+
+def test_training_curves_of_a_single_epoch_show_the_point() -> None:
+    fig = viz.plot_training_curves([{"epoch": 1, "loss": 0.3, "AP": 0.02}])
+    ax_loss, ax_ap = fig.axes
+    for ax in (ax_loss, ax_ap):
+        (line,) = ax.lines
+        assert line.get_marker() not in (None, "", "None") and line.get_markersize() >= 6
+    assert any("0.3" in t.get_text() for t in ax_loss.texts)  # the value is written too
+    many = viz.plot_training_curves([{"epoch": e, "loss": 1.0 / e} for e in range(1, 21)])
+    assert many.axes[0].lines[0].get_markersize() < 6 and not many.axes[0].texts
+
+
+def test_sample_titles_count_person_and_people(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    import cv2
+
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), np.zeros((40, 30, 3), np.uint8))
+    kps = np.c_[np.full((K, 2), 10.0), np.full(K, 2.0)]
+
+    def rec(image_id: int) -> SimpleNamespace:
+        return SimpleNamespace(
+            image_id=image_id, image_path=path, keypoints=kps, box=(2, 2, 20, 30)
+        )
+
+    data = SimpleNamespace(records=[rec(1), rec(2), rec(2)])
+    fig = viz.plot_samples(data, n=2)
+    titles = sorted(ax.get_title() for ax in fig.axes if ax.images)
+    assert titles == ["image 1: 1 person", "image 2: 2 people"]
