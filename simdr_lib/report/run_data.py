@@ -88,7 +88,7 @@ def load_run(report_dir: str | os.PathLike) -> RunData:
     config = (yaml.safe_load(cfg_text) or {}) if cfg_text else None
     figures_dir = run_dir / rf.FIGURES_DIR
     figures = (
-        {p.stem: p for p in sorted(figures_dir.glob("*.png")) if p.is_file()}
+        {p.stem: p for p in sorted(figures_dir.glob("*" + rf.FIGURE_SUFFIX)) if p.is_file()}
         if figures_dir.is_dir()
         else {}
     )

@@ -86,9 +86,12 @@ FIGURES = (
 )
 
 
+FIGURE_SUFFIX = ".png"
+
+
 def figure_path(run_dir: str | os.PathLike, stem: str) -> Path:
     """``<run_dir>/figures/<stem>.png``."""
-    return Path(run_dir) / FIGURES_DIR / f"{stem}.png"
+    return Path(run_dir) / FIGURES_DIR / f"{stem}{FIGURE_SUFFIX}"
 
 
 # ----------------------------------------------------------------------------- reading / writing

@@ -260,7 +260,7 @@ def configuration_section(
     run: RunData, heading: str = "Configuration", parameters: bool = True
 ) -> list[Block]:
     """The run's ``config.yml`` and (``parameters``) the pipeline parameters."""
-    b = [Block("h2", heading), Block("pre", run.config_text or "(config.yml missing)")]
+    b = [Block("h2", heading), Block("pre", run.config_text or f"({rf.CONFIG_FILE} missing)")]
     if parameters and run.state and run.state.get("parameters"):
         b.append(Block("h3", "Pipeline parameters"))
         b.append(Block("pre", json.dumps(run.state["parameters"], indent=2)))
