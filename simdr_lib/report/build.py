@@ -97,7 +97,7 @@ def study_blocks(run: RunData) -> list[Block]:
     """The report of a run that is only the low-resolution study."""
     head = sec.study_sentence(run.study) if run.study else _NO_STUDY
     blocks = [Block("p", f"**{head}**")]
-    blocks += sec.study_section(run) or [sec._not_run(rf.STUDY_NOTEBOOK)]
+    blocks += sec.study_section(run) or [sec.not_run(rf.STUDY_NOTEBOOK)]
     return blocks + sec.configuration_section(
         run, "Configuration (base of every cell)", parameters=False
     )

@@ -18,7 +18,8 @@ from simdr_lib.report.blocks import Block
 from simdr_lib.report.run_data import JsonDict, RunData
 
 
-def _not_run(notebook: str) -> Block:
+def not_run(notebook: str) -> Block:
+    """The note of a section whose run file is missing."""
     return Block("note", f"not available: run notebook {notebook}")
 
 
@@ -54,8 +55,8 @@ def ap_sentence(
     images = metrics.get("num_images")
     scope = f" ({root}: {people} people in {images} images)" if people and images else f" ({root})"
     return (
-        f"On {where}{scope}, the model reaches COCO keypoint AP {tb._num(ap)} "
-        f"({tb._pct(ap)} %){epochs}, evaluated on {boxes} {flip}."
+        f"On {where}{scope}, the model reaches COCO keypoint AP {tb.fmt_num(ap)} "
+        f"({tb.fmt_pct(ap)} %){epochs}, evaluated on {boxes} {flip}."
     )
 
 
@@ -86,7 +87,7 @@ def evaluation_section(run: RunData) -> list[Block]:
     b = [Block("h2", "Evaluation (COCOeval)")]
     metrics = run.metrics
     if not metrics:
-        return b + [_not_run(rf.EVALUATION_NOTEBOOK)]
+        return b + [not_run(rf.EVALUATION_NOTEBOOK)]
     b.append(
         Block(
             "p",
@@ -162,7 +163,7 @@ def training_section(run: RunData) -> list[Block]:
         b.append(Block("table", table=tb.training_table(run.training)))
     b += figure_blocks(run, [(rf.FIG_TRAINING_CURVES, "training loss and validation AP")])
     if not run.training:
-        b.append(_not_run(rf.TRAINING_NOTEBOOK))
+        b.append(not_run(rf.TRAINING_NOTEBOOK))
     return b
 
 
@@ -180,12 +181,12 @@ def predictions_section(run: RunData) -> list[Block]:
     )
     vis = run.visualization
     if not vis:
-        return b + [_not_run(rf.VISUALIZATION_NOTEBOOK)]
+        return b + [not_run(rf.VISUALIZATION_NOTEBOOK)]
     o = vis.get("oks", {})
     text = (
-        f"Per-person OKS on GT boxes: mean {tb._num(o.get('mean'))}, median "
-        f"{tb._num(o.get('median'))}, min {tb._num(o.get('min'))} over {vis.get('num_people')} "
-        "people."
+        f"Per-person OKS on GT boxes: mean {tb.fmt_num(o.get('mean'))}, median "
+        f"{tb.fmt_num(o.get('median'))}, min {tb.fmt_num(o.get('min'))} over "
+        f"{vis.get('num_people')} people."
     )
     return b + [Block("p", text)]
 

@@ -52,7 +52,7 @@ class Table:
         return self.markdown()
 
 
-def _num(value: Any, fmt: str = "{:.3f}") -> str:
+def fmt_num(value: Any, fmt: str = "{:.3f}") -> str:
     """``value`` formatted with ``fmt``; ``-`` for None / NaN, ``str`` for non-numbers."""
     if value is None:
         return "-"
@@ -63,9 +63,9 @@ def _num(value: Any, fmt: str = "{:.3f}") -> str:
     return "-" if not math.isfinite(v) else fmt.format(v)
 
 
-def _pct(value: Any) -> str:
+def fmt_pct(value: Any) -> str:
     """A fraction in percent with one decimal."""
-    return _num(None if value is None else 100.0 * float(value), "{:.1f}")
+    return fmt_num(None if value is None else 100.0 * float(value), "{:.1f}")
 
 
 def dataset_table(stats: dict[str, dict[str, Any]]) -> Table:
@@ -90,7 +90,7 @@ def dataset_table(stats: dict[str, dict[str, Any]]) -> Table:
             [f"box {dim} px (min / median / max)"]
             + [
                 " / ".join(
-                    _num(stats[s].get("box_size", {}).get(dim, {}).get(k), "{:.0f}")
+                    fmt_num(stats[s].get("box_size", {}).get(dim, {}).get(k), "{:.0f}")
                     for k in ("min", "median", "max")
                 )
                 for s in splits
@@ -118,7 +118,7 @@ def model_table(info: dict[str, Any]) -> Table:
 def coco_table(stats: dict[str, float]) -> Table:
     """All ten COCOeval keypoint metrics (x 100)."""
     cols = [c for c in COCO_COLUMNS if c in stats]
-    return Table(cols, [[_pct(stats[c]) for c in cols]])
+    return Table(cols, [[fmt_pct(stats[c]) for c in cols]])
 
 
 def protocols_table(protocols: dict[str, dict[str, Any]]) -> Table:
@@ -132,8 +132,8 @@ def protocols_table(protocols: dict[str, dict[str, Any]]) -> Table:
                 "GT" if p.get("use_gt_bbox") else "detected",
                 "on" if p.get("flip_test") else "off",
                 str(p.get("num_people", "-")),
-                *[_pct(s.get(c)) for c in ("AP", "AP50", "AP75", "AR")],
-                _num(p.get("seconds"), "{:.1f}"),
+                *[fmt_pct(s.get(c)) for c in ("AP", "AP50", "AP75", "AR")],
+                fmt_num(p.get("seconds"), "{:.1f}"),
             ]
         )
     return Table(
@@ -149,9 +149,9 @@ def per_joint_table(rows: Sequence[Mapping[str, Any]]) -> Table:
             [
                 r["joint"],
                 str(r["count"]),
-                _pct(r["accuracy"]),
-                _num(r["mean_oks"]),
-                _num(r["mean_error_px"], "{:.2f}"),
+                fmt_pct(r["accuracy"]),
+                fmt_num(r["mean_oks"]),
+                fmt_num(r["mean_error_px"], "{:.2f}"),
             ]
             for r in rows
         ],
@@ -162,13 +162,13 @@ def training_table(summary: dict[str, Any]) -> Table:
     """Epochs, final loss, best AP, time, throughput, device and weights of ``training.json``."""
     rows = [
         ["epochs", str(summary.get("epochs_done", "-"))],
-        ["final training loss", _num(summary.get("final_loss"), "{:.5f}")],
+        ["final training loss", fmt_num(summary.get("final_loss"), "{:.5f}")],
         [
             "best validation AP (epoch)",
-            f"{_num(summary.get('best_ap'))} ({summary.get('best_epoch', '-')})",
+            f"{fmt_num(summary.get('best_ap'))} ({summary.get('best_epoch', '-')})",
         ],
-        ["training time", _duration(summary.get("train_time_s"))],
-        ["throughput", _num(summary.get("images_per_s"), "{:.1f}") + " images/s"],
+        ["training time", fmt_duration(summary.get("train_time_s"))],
+        ["throughput", fmt_num(summary.get("images_per_s"), "{:.1f}") + " images/s"],
         ["device", str(summary.get("device", "-"))],
         ["weights", str(summary.get("weights", "-"))],
     ]
@@ -183,10 +183,10 @@ def export_table(info: dict[str, Any]) -> Table:
         ["model folder", str(info.get("model_dir"))],
         ["backend", str(info.get("backend"))],
         ["crops compared", str(info.get("num_crops"))],
-        ["max |static - dynamic| probability", _num(info.get("max_abs_diff"), "{:.2e}")],
-        ["max keypoint difference px", _num(info.get("max_keypoint_diff_px"), "{:.3f}")],
-        ["static ms / crop", _num(info.get("static_ms_per_crop"), "{:.2f}")],
-        ["dynamic ms / crop", _num(info.get("dynamic_ms_per_crop"), "{:.2f}")],
+        ["max |static - dynamic| probability", fmt_num(info.get("max_abs_diff"), "{:.2e}")],
+        ["max keypoint difference px", fmt_num(info.get("max_keypoint_diff_px"), "{:.3f}")],
+        ["static ms / crop", fmt_num(info.get("static_ms_per_crop"), "{:.2f}")],
+        ["dynamic ms / crop", fmt_num(info.get("dynamic_ms_per_crop"), "{:.2f}")],
         ["parity", "OK" if info.get("parity_ok") else "MISMATCH"],
     ]
     return Table(["", "value"], rows, align_right=False)
@@ -207,15 +207,15 @@ def timing_table(state: dict[str, Any] | None, extra: Mapping[str, float | None]
         secs = entry.get("seconds")
         if secs is not None:
             total += float(secs)
-        rows.append([f"notebook {name}", _duration(secs), entry.get("status", "-")])
+        rows.append([f"notebook {name}", fmt_duration(secs), entry.get("status", "-")])
     if rows:
-        rows.append(["all notebooks", _duration(total), ""])
+        rows.append(["all notebooks", fmt_duration(total), ""])
     for label, secs in extra.items():
-        rows.append([label, _duration(secs), ""])
+        rows.append([label, fmt_duration(secs), ""])
     return Table(["step", "time", "status"], rows, align_right=False)
 
 
-def _duration(seconds: Any) -> str:
+def fmt_duration(seconds: Any) -> str:
     """``12.3 s`` below two minutes, else ``4 min 5 s``; ``-`` when unknown."""
     if seconds is None:
         return "-"
