@@ -38,7 +38,7 @@ import numpy as np
 from simdr_lib.atomic_io import write_json_atomic
 from simdr_lib.config import Config, load_config
 from simdr_lib.errors import ConfigError
-from simdr_lib.report import STUDY_FILE
+from simdr_lib.report.run_files import STUDY_FILE
 
 __all__ = [
     "HEADS",
@@ -262,8 +262,8 @@ TABLE_HEADERS = ("input", "representation", "AP", "AP75", "error px")
 
 
 def study_table(study: dict[str, Any]) -> Any:
-    """The summary as a :class:`~simdr_lib.report.Table` (notebook and report)."""
-    from simdr_lib.report import Table
+    """The summary as a :class:`~simdr_lib.report.tables.Table` (notebook and report)."""
+    from simdr_lib.report.tables import Table
 
     return Table(list(TABLE_HEADERS), table_rows(study))
 

@@ -239,3 +239,136 @@ def test_remove_report_deletes_all_three_files(tmp_path: Path) -> None:
 def test_environment_info_names_python_paddle_and_device() -> None:
     env = rpt.environment_info("cpu")
     assert env["device"] == "cpu" and env["python"].count(".") == 2 and env["paddle"]
+
+
+# ----------------------------------------------------------------------------- run data, registry
+def test_load_run_of_an_empty_folder_has_none_for_every_file(tmp_path: Path) -> None:
+    from simdr_lib.report import load_run
+
+    run = load_run(tmp_path)
+    files = ("config_text", "config", "state", "dataset", "environment", "model", "training")
+    files += ("metrics", "export", "visualization", "study")
+    assert all(getattr(run, name) is None for name in files)
+    assert run.figures == {} and run.run_name == tmp_path.name
+    assert run.missing() == [
+        f"{n} ({nb})" for n, nb in rpt.RUN_FILES.items() if nb != "08_lowres_study"
+    ]
+    (tmp_path / "metrics.json").write_text("{not json")  # unreadable counts as missing
+    assert load_run(tmp_path).metrics is None
+
+
+def test_load_run_of_a_complete_folder_fills_every_field(tmp_path: Path) -> None:
+    from dataclasses import fields
+
+    from simdr_lib.report import load_run
+    from simdr_lib.report import run_files as rf
+
+    run_dir = tmp_path / "fake"
+    _fake_run(run_dir)
+    rf.write_json_atomic(run_dir / rf.STATE_FILE, {"status": "completed", "notebooks": {}})
+    rf.write_json_atomic(run_dir / rf.STUDY_FILE, {"summary": [], "settings": {}})
+    run = load_run(run_dir)
+    assert all(getattr(run, f.name) is not None for f in fields(run)), run
+    assert run.config == {"name": "fake", "data": {"root": "data/synthetic"}}
+    assert run.config_text.startswith("name: fake") and run.run_name == "fake"
+    assert run.metrics["AP"] == 0.5 and run.training["epochs_done"] == 2
+    assert run.dataset["generated"] is True and run.state["status"] == "completed"
+    assert list(run.figures) == [
+        "01_samples",
+        "04_per_joint",
+        "06_distributions_typical",
+        "zz_extra",
+    ]
+    assert run.figures["04_per_joint"] == run_dir / "figures" / "04_per_joint.png"
+    assert run.missing() == [] and not run.study_only()
+    assert all(run.file(name) is not None for name in rf.RUN_FILES)
+
+
+def test_every_file_the_report_reads_is_in_the_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simdr_lib.report import run_files as rf
+
+    run_dir = tmp_path / "fake"
+    _fake_run(run_dir)
+    for stem in rf.FIGURES:
+        _png(rf.figure_path(run_dir, stem))
+    rf.write_json_atomic(run_dir / rf.STATE_FILE, {"status": "completed"})
+    from simdr_lib.lowres_study import summarize
+
+    cells = [{"representation": "SimDR", "size": [24, 32], "AP": 0.1, "AP75": 0.1, "err_px": 3.0}]
+    study = {"summary": summarize(cells), "settings": {"seeds": [0]}}
+    rf.write_json_atomic(run_dir / rf.STUDY_FILE, study)
+    read: list[str] = []
+    for method in ("read_text", "read_bytes"):
+        original = getattr(Path, method)
+
+        def spy(self: Path, *args: object, _original=original, **kwargs: object) -> object:
+            if run_dir in self.parents:
+                read.append(self.relative_to(run_dir).as_posix())
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, method, spy)
+    files = rpt.build_report(run_dir)
+    monkeypatch.undo()
+    known = {rf.CONFIG_FILE, rf.STATE_FILE, *rf.RUN_FILES}
+    known |= {f"{rf.FIGURES_DIR}/{stem}.png" for stem in rf.FIGURES}
+    assert set(read) - {f"{rf.FIGURES_DIR}/zz_extra.png"} == known
+    # every registered figure has its place in a section: only the unknown one is "other"
+    md = files.markdown.read_text()
+    other = md.split("## Other figures", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"\]\((figures/[^)]+)\)", other) == ["figures/zz_extra.png"]
+
+
+def test_report_modules_spell_no_run_file_name_outside_the_registry() -> None:
+    import ast
+
+    root = Path(rpt.__file__).parent
+    for path in root.glob("*.py"):
+        if path.name == "run_files.py":
+            continue
+        tree = ast.parse(path.read_text())
+        docs = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        literals = [
+            n.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+        ]
+        spelled = [s for s in literals if re.search(r"\b\d\d_[a-z]|\.(json|yml|png)\b", s)]
+        assert spelled == [], f"{path.name}: {spelled}"
+
+
+def test_the_notebooks_save_only_registered_figures_and_files() -> None:
+    from simdr_lib.report import run_files as rf
+
+    notebooks = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.ipynb"))
+    assert notebooks
+    stems, files = set(), set()
+    for nb in notebooks:
+        cells = json.loads(nb.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        stems |= set(re.findall(r"\.show\(.*?,\s*f?\"(\d\d_[a-z_]+)", code, flags=re.S))
+        files |= set(re.findall(r"save_json\(\"([\w.]+)\"", code))
+    assert stems and files
+    for stem in stems:  # f"06_distributions_{name}": a prefix of registered stems
+        assert stem in rf.FIGURES or any(f.startswith(stem) for f in rf.FIGURES), stem
+    assert files <= set(rf.RUN_FILES)
+
+
+def test_oks_metrics_are_pure_numpy_and_reexported_by_the_report() -> None:
+    import subprocess
+    import sys
+
+    from simdr_lib.engine import oks
+
+    code = "import sys, simdr_lib.engine.oks; print('paddle' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    for name in ("joint_similarity", "person_oks", "worst_first", "per_joint_accuracy"):
+        assert getattr(rpt, name) is getattr(oks, name)

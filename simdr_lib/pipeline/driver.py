@@ -31,9 +31,11 @@ from simdr_lib.pipeline.kernel import (
 from simdr_lib.pipeline.params import PipelineError, list_notebooks, resolve_parameters
 from simdr_lib.pipeline.run_folder import check_weights_files, checkpoint_dir, clear_run, param_diff
 from simdr_lib.pipeline.state import RunState, now, sha256
+from simdr_lib.report import run_files
 from simdr_lib.run_lock import RunLock
 
-TRAINING_NOTEBOOK = "03_training"  # resumes from <save_dir>/<run>/last.pdckpt (parameter resume)
+# resumes from <save_dir>/<run>/last.pdckpt (parameter resume)
+TRAINING_NOTEBOOK = run_files.TRAINING_NOTEBOOK
 
 
 @dataclass

@@ -11,9 +11,10 @@ import yaml
 from simdr_lib.errors import ConfigError, SimdrError
 from simdr_lib.notebook_run import DEFAULT_RUN
 from simdr_lib.paths import project_root
+from simdr_lib.report.run_files import STUDY_NOTEBOOK
 
 #: notebooks the pipeline runs only when named (``--notebooks``): long studies
-ON_REQUEST_NOTEBOOKS = ("08_lowres_study",)
+ON_REQUEST_NOTEBOOKS = (STUDY_NOTEBOOK,)
 
 
 class PipelineError(SimdrError):
