@@ -24,7 +24,7 @@ PROB_TOL = 1e-4
 @pytest.fixture(scope="module")
 def chain(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Train (8 epochs x 3 steps), export from a config whose dataset does not exist."""
-    from simdr_lib.export import export_model
+    from simdr_lib.deploy import export_model
 
     base = tmp_path_factory.mktemp("chain")
     cfg, weights = train_tiny(small_dataset, base / "ckpt")
@@ -88,7 +88,7 @@ def test_export_writes_static_model_for_this_paddle(chain: dict) -> None:
 
 def test_paddle_inference_matches_dynamic_with_flip(chain: dict) -> None:
     """Static graph (Paddle Inference, oneDNN as configured) vs dygraph on val crops."""
-    from simdr_lib.export import load_predictor
+    from simdr_lib.deploy import load_predictor
     from simdr_lib.factory import codec_from_config
 
     cfg = chain["cfg"]
@@ -109,7 +109,7 @@ def test_paddle_inference_matches_dynamic_with_flip(chain: dict) -> None:
 def test_predict_image_equals_evaluation_path(chain: dict) -> None:
     """The predictor's own crop + flip + decode + inverse affine reproduce evaluation."""
     from simdr_lib.data.images import load_image
-    from simdr_lib.export import load_predictor
+    from simdr_lib.deploy import load_predictor
     from simdr_lib.factory import codec_from_config
 
     cfg = chain["cfg"]
@@ -129,8 +129,8 @@ def test_predict_image_equals_evaluation_path(chain: dict) -> None:
 
 
 def test_exported_model_coco_ap_equals_dynamic(chain: dict) -> None:
+    from simdr_lib.deploy import evaluate_exported, load_predictor
     from simdr_lib.engine.model_eval import evaluate_model
-    from simdr_lib.export import evaluate_exported, load_predictor
     from simdr_lib.factory import model_from_config
     from simdr_lib.weights import load_model_weights
 
@@ -144,7 +144,7 @@ def test_exported_model_coco_ap_equals_dynamic(chain: dict) -> None:
 
 @pytest.mark.parametrize("use_mkldnn", [False])
 def test_plain_cpu_kernels_match_too(chain: dict, use_mkldnn: bool) -> None:
-    from simdr_lib.export import load_predictor
+    from simdr_lib.deploy import load_predictor
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 3, 64, 48)).astype(np.float32)
@@ -162,7 +162,7 @@ def test_onnx_matches_dynamic_with_flip(chain: dict) -> None:
         import paddle2onnx  # noqa: F401
     except Exception as exc:  # ImportError, or ValueError from paddle2onnx 2.x on Paddle 2.6
         pytest.skip(f"paddle2onnx not usable here: {type(exc).__name__}")
-    from simdr_lib.export import export_model, load_predictor
+    from simdr_lib.deploy import export_model, load_predictor
     from simdr_lib.factory import codec_from_config
 
     cfg = chain["cfg"]

@@ -104,7 +104,7 @@ def test_defaults_are_valid() -> None:
 
 
 def test_flip_shift_is_null_or_a_number_and_reaches_the_codec_and_infer_cfg() -> None:
-    from simdr_lib.export import codec_from_infer_config, infer_config_from_cfg
+    from simdr_lib.deploy.infer_config import codec_from_infer_config, infer_config_from_cfg
     from simdr_lib.factory import codec_from_config
 
     assert load_config(None).codec.flip_shift is None
@@ -415,7 +415,7 @@ def test_random_values_for_random_keys_load_or_raise_config_error(tmp_path_facto
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from simdr_lib.export import infer_config_from_cfg, read_infer_config
+    from simdr_lib.deploy.infer_config import infer_config_from_cfg, read_infer_config
 
     keys, strategy = _value_strategies()
     folder = tmp_path_factory.mktemp("fuzz")

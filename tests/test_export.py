@@ -496,7 +496,7 @@ def test_hand_written_infer_cfg_reads(tmp_path: Path) -> None:
 def test_infer_cfg_takes_every_split_ratio_the_config_takes(tmp_path: Path) -> None:
     """k < 1 trains (codec.base.check_split_ratio), so its export must load too."""
     from simdr_lib.config import load_config
-    from simdr_lib.export import read_infer_config
+    from simdr_lib.deploy import read_infer_config
 
     load_config(None, {"codec.split_ratio": 0.5, "codec.input_size": [96, 128]})
     data = _infer_cfg_dict()

@@ -527,7 +527,7 @@ def exported(tmp_path_factory) -> Path:
     import paddle
 
     from simdr_lib.config import load_config
-    from simdr_lib.export import export_model
+    from simdr_lib.deploy import export_model
     from simdr_lib.factory import model_from_config
 
     base = tmp_path_factory.mktemp("images_infer")

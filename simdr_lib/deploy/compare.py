@@ -22,9 +22,9 @@ def export_and_compare(run: NotebookRun, num_crops: int = 8) -> dict[str, Any]:
     ``num_crops`` validation crops, the max decoded keypoint difference (px) and ms per crop.
     """
     from simdr_lib.data.loaders import load_split
+    from simdr_lib.deploy import export_model, load_predictor
     from simdr_lib.device import resolve_device
     from simdr_lib.engine.predict import dynamic_prob_fn, probability_model
-    from simdr_lib.export import export_model, load_predictor
     from simdr_lib.factory import codec_from_config
 
     cfg = run.cfg
