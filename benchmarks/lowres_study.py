@@ -40,7 +40,9 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The options, with the study's defaults (``StudySettings``) in their help: the grid here,
+    the rest in :func:`_add_run_options`."""
     defaults = StudySettings()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -72,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"training epochs of every cell (default {defaults.epochs}, about 27 minutes on "
         "2 CPU cores; 60 lets the 1D heads converge, about 2.3 hours)",
     )
+    _add_run_options(p, defaults)
+    return p
+
+
+def _add_run_options(p: argparse.ArgumentParser, defaults: StudySettings) -> None:
+    """What every cell is trained with and where the results go."""
     p.add_argument(
         "--backbone",
         default=defaults.backbone,
@@ -105,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         "(default %(default)s; a rerun continues there)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     settings = StudySettings(
         sizes=tuple(args.sizes),
