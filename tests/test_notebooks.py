@@ -115,6 +115,49 @@ def test_start_notebook_works_from_the_notebooks_folder(
     assert run.checkpoint_dir == tmp_path / "ckpt" / "nbcwd"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setup_cell_passes_the_parameters_as_one_mapping(path: Path) -> None:
+    setup = _code_cells(path)[1].source
+    assert f'start_notebook("{path.stem}", globals())' in setup, path.name
+    assert len([ln for ln in setup.splitlines() if ln.strip()]) <= 3, path.name
+
+
+def test_start_notebook_reads_only_the_run_parameters_from_a_namespace(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from simdr_lib.notebook_run import RUN_PARAMETERS, run_parameters
+    from simdr_lib.pipeline import start_notebook
+
+    monkeypatch.chdir(ROOT / "notebooks")
+    namespace = {
+        "config": "configs/demo_tiny.yml",
+        "data_root": "",
+        "run_name": "nbns",
+        "epochs": 3,
+        "device": "cpu",
+        "overrides": {"train.save_dir": str(tmp_path / "ckpt")},
+        "reports_dir": str(tmp_path / "reports"),
+        "num_samples": 4,  # a notebook's own parameter: not read
+        "In": [],  # IPython's names: not read
+    }
+    assert set(run_parameters(namespace)) == set(RUN_PARAMETERS)
+    run = start_notebook("02_model", namespace, quiet=True)
+    assert run.cfg.name == "nbns" and run.cfg.train.epochs == 3 and run.cfg.device == "cpu"
+    assert run.report_dir == tmp_path / "reports" / "nbns"
+    assert run.checkpoint_dir == tmp_path / "ckpt" / "nbns"
+
+
+def test_start_notebook_names_a_missing_parameter_and_refuses_mixed_arguments() -> None:
+    from simdr_lib.errors import ConfigError
+    from simdr_lib.pipeline import start_notebook
+
+    namespace = {"config": "configs/demo_tiny.yml", "run_name": "x", "data_root": ""}
+    with pytest.raises(ConfigError, match=r"parameters epochs, device, overrides, reports_dir"):
+        start_notebook("02_model", namespace, quiet=True)
+    with pytest.raises(TypeError, match="one mapping or one by one"):
+        start_notebook("02_model", dict(namespace, epochs=0), run_name="y", quiet=True)
+
+
 # ----------------------------------------------------------------------------- end to end
 def tiny_parameters(data_root: Path, tmp: Path, run: str = "tiny") -> dict:
     return {
