@@ -158,6 +158,57 @@ def test_start_notebook_names_a_missing_parameter_and_refuses_mixed_arguments() 
         start_notebook("02_model", dict(namespace, epochs=0), run_name="y", quiet=True)
 
 
+def _markdown(path: Path) -> list[str]:
+    nb = nbformat.read(str(path), as_version=4)
+    return [c.source for c in nb.cells if c.cell_type == "markdown"]
+
+
+#: simdr_lib/report.py and simdr_lib/viz.py are becoming packages: linked as folders already
+_BECOMING_PACKAGES = {"simdr_lib/report/", "simdr_lib/viz/"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_relative_link_in_the_markdown_exists(path: Path) -> None:
+    links = [
+        link
+        for text in _markdown(path)
+        for link in re.findall(r"\]\(([^)\s]+)\)", text)
+        if not re.match(r"[a-z]+:|#", link)
+    ]
+    assert links, f"{path.name}: no links to the library"
+    for link in links:
+        target = (path.parent / link.split("#")[0]).resolve()
+        rel = target.relative_to(ROOT).as_posix() + ("/" if link.endswith("/") else "")
+        if rel in _BECOMING_PACKAGES and not target.is_dir():
+            target = target.with_suffix(".py")
+        assert target.exists(), f"{path.name}: link {link} points to nothing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_library_name_a_notebook_imports_is_linked_to_its_module(path: Path) -> None:
+    import ast
+    import importlib
+
+    text = "\n".join(_markdown(path))
+    for cell in _code_cells(path):
+        for node in ast.walk(ast.parse(cell.source)):
+            if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("simdr")):
+                continue
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                obj = getattr(module, alias.name)
+                if callable(obj) and not isinstance(obj, type(module)):
+                    assert f"[`{alias.name}`](" in text, f"{path.name}: {alias.name} not linked"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_ends_with_exercises(path: Path) -> None:
+    last = nbformat.read(str(path), as_version=4).cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("## Exercises"), path.name
+    items = re.findall(r"^\d+\. ", last.source, flags=re.M)
+    assert 2 <= len(items) <= 4, f"{path.name}: {len(items)} exercises"
+
+
 # ----------------------------------------------------------------------------- end to end
 def tiny_parameters(data_root: Path, tmp: Path, run: str = "tiny") -> dict:
     return {
