@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,31 @@ from simdr_lib.paths import chdir_to_project_root, project_root, resolve
 
 DEFAULT_CONFIG = "configs/demo_tiny.yml"
 DEFAULT_RUN = "demo"
+#: the parameters every notebook declares and :func:`start_notebook` reads, in its order
+RUN_PARAMETERS = (
+    "config",
+    "run_name",
+    "data_root",
+    "epochs",
+    "device",
+    "overrides",
+    "reports_dir",
+)
+
+
+def run_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`RUN_PARAMETERS` taken from a notebook's namespace (``globals()``).
+
+    Only those names are read; the notebook's own parameters and every other name are left
+    alone. A missing one raises ConfigError naming it (the parameters cell must define all).
+    """
+    missing = [name for name in RUN_PARAMETERS if name not in namespace]
+    if missing:
+        raise ConfigError(
+            f"notebook parameters {', '.join(missing)} not defined: the parameters cell "
+            f"must assign all of {', '.join(RUN_PARAMETERS)}"
+        )
+    return {name: namespace[name] for name in RUN_PARAMETERS}
 
 
 def notebook_config(
@@ -155,7 +181,7 @@ def _in_ipython() -> bool:
 
 def start_notebook(
     notebook: str,
-    config: str | os.PathLike = DEFAULT_CONFIG,
+    config: str | os.PathLike | Mapping[str, Any] = DEFAULT_CONFIG,
     run_name: str = DEFAULT_RUN,
     data_root: str | os.PathLike = "",
     epochs: int = 0,
@@ -167,9 +193,19 @@ def start_notebook(
 ) -> NotebookRun:
     """First cell of every notebook: project root as cwd, headless-safe plotting, the config.
 
-    Writes ``reports/<run>/config.yml`` and returns the :class:`NotebookRun`.
+    The parameters come one by one, or as one mapping in place of ``config``: the notebook's
+    ``globals()``, from which :func:`run_parameters` reads the :data:`RUN_PARAMETERS` (so the
+    setup cell is ``run = start_notebook("04_evaluation", globals())``); the other parameter
+    arguments must then be left out. Writes ``reports/<run>/config.yml`` and returns the
+    :class:`NotebookRun`.
     """
     from simdr_lib.viz import use_headless_backend
+
+    if isinstance(config, Mapping):
+        given = (run_name, data_root, epochs, device, overrides, reports_dir)
+        if given != (DEFAULT_RUN, "", 0, "auto", None, "reports"):
+            raise TypeError("start_notebook: give the parameters as one mapping or one by one")
+        return start_notebook(notebook, **run_parameters(config), quiet=quiet)
 
     os.environ.setdefault("GLOG_minloglevel", "2")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"paddle\.")

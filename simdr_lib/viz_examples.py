@@ -1,7 +1,9 @@
-"""06_visualization: the arguments of the :mod:`simdr_lib.viz` plots, and ``visualization.json``.
+"""Figures the notebooks draw from examples: 02's label vectors, 06's people.
 
+:func:`plot_labels` draws one joint's label vectors for a given ``k`` and ``sigma`` (02).
 Each ``*_examples`` function picks people from one GT-box evaluation (records and
-predictions in the same order) and returns the keyword arguments of its plot.
+predictions in the same order) and returns the keyword arguments of its
+:mod:`simdr_lib.viz` plot; :func:`save_visualization` writes ``visualization.json`` (06).
 """
 
 from __future__ import annotations
@@ -17,6 +19,50 @@ from simdr_lib.engine.protocols import crop_items
 
 if TYPE_CHECKING:
     from simdr_lib.notebook_run import NotebookRun
+
+
+def plot_labels(
+    k: float,
+    sigma: float,
+    position_px: float = 20.3,
+    length_px: int = 48,
+    label_smoothing: float = 0.1,
+    window_px: float = 6.0,
+) -> Any:
+    """One joint at ``position_px`` labeled at split ratio ``k``: SimDR vs SA-SimDR.
+
+    Black: the SimDR label (``1 - label_smoothing`` at bin ``round(x·k)``); colour: the
+    SA-SimDR Gaussian of ``sigma`` bins (its width in pixels is ``sigma / k``). The x axis
+    is in crop pixels (bin / ``k``), ``window_px`` either side of the joint; the title gives
+    the vector length ``length_px · k`` and the position each label decodes to (argmax / k).
+    """
+    from simdr_lib.codec.simdr import gaussian_labels, smoothed_onehot_labels
+    from simdr_lib.viz import new_figure
+
+    if k <= 0 or sigma <= 0:
+        raise ValueError(f"k and sigma must be > 0, got k={k}, sigma={sigma}")
+    n = int(length_px * k)
+    px = np.arange(n) / float(k)
+    centre = np.array([[position_px * k]])
+    onehot = smoothed_onehot_labels(centre, n, label_smoothing)[0][0, 0]
+    gauss = gaussian_labels(centre, n, float(sigma), True)[0][0, 0]
+    fig = new_figure(7.5, 3.0)
+    ax = fig.subplots()
+    ax.step(px, onehot, where="mid", color="black", lw=1.2, label=f"SimDR ε={label_smoothing:g}")
+    ax.plot(px, gauss, "o-", color="#dd8452", ms=3, lw=1.2, label=f"SA-SimDR σ={sigma:g} bins")
+    ax.axvline(position_px, color="#c44e52", ls="--", lw=0.8, label=f"joint x = {position_px} px")
+    lo, hi = max(0.0, position_px - window_px), min(float(px[-1]), position_px + window_px)
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel(f"x (px in the crop; bin / k, {n} bins)")
+    ax.set_ylabel("label value")
+    decoded = [float(np.argmax(v)) / k for v in (onehot, gauss)]
+    ax.set_title(
+        f"k = {k:g}: decodes to {decoded[0]:.2f} px (one-hot), {decoded[1]:.2f} px (Gaussian); "
+        f"σ = {sigma / k:.2f} px",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7)
+    return fig
 
 
 def prediction_examples(
@@ -49,15 +95,46 @@ def prediction_examples(
     return out
 
 
+def person_probs(
+    cfg: Config, model: Any, records: Sequence[Any], indices: Sequence[int], flip_test: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """x / y probabilities ``(n, K, L_x)`` / ``(n, K, L_y)`` of ``records[i]`` for ``indices``.
+
+    Computed as the evaluation computes them (same crop, softmax, ``flip_test``), for the few
+    people a figure shows: the saved predictions hold no probabilities.
+    """
+    from simdr_lib.engine.predict import dynamic_prob_fn, predict_crops, probability_model
+    from simdr_lib.factory import codec_from_config
+    from simdr_lib.keypoints import COCO_FLIP_PAIRS
+
+    images = np.stack([item["image"] for item in crop_items(cfg, records, indices)])
+    prob_fn = dynamic_prob_fn(probability_model(model, cfg.model.head))
+    codec = codec_from_config(cfg)
+    _, _, probs = predict_crops(
+        prob_fn, images.astype(np.float32), codec, flip_test, COCO_FLIP_PAIRS
+    )
+    return np.asarray(probs[0]), np.asarray(probs[1])
+
+
 def distribution_example(
-    cfg: Config, records: Sequence[Any], predictions: Any, index: int
+    cfg: Config,
+    records: Sequence[Any],
+    predictions: Any,
+    index: int,
+    probs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Arguments for :func:`simdr_lib.viz.plot_joint_distributions` for person ``index``."""
+    """Arguments for :func:`simdr_lib.viz.plot_joint_distributions` for person ``index``.
+
+    ``probs``: this person's x / y probabilities ``(K, L)`` (:func:`person_probs`); by default
+    taken from ``predictions.probs`` (an evaluation with ``keep_probs=True``).
+    """
     from simdr_lib.data.transforms import denormalize_image
     from simdr_lib.factory import codec_from_config
 
     item = crop_items(cfg, records, [index])[0]
-    x_prob, y_prob = (np.asarray(p[index]) for p in predictions.probs[:2])
+    if probs is None:
+        probs = tuple(p[index] for p in predictions.probs[:2])
+    x_prob, y_prob = (np.asarray(p) for p in probs)
     pred_kps, _ = codec_from_config(cfg).decode((x_prob[None], y_prob[None]))
     return {
         "crop_rgb": denormalize_image(item["image"]),

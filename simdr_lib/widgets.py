@@ -1,5 +1,9 @@
-"""ipywidgets explorer: pick a validation person and a joint, see its predicted vs target 1D x / y
-distributions next to the crop (needs ``ipywidgets``, part of the ``notebooks`` extra)."""
+"""ipywidgets explorers (need ``ipywidgets``, part of the ``notebooks`` extra).
+
+:func:`label_explorer` (02): sliders for ``k`` and ``sigma`` redraw one joint's label
+vectors. :func:`distribution_explorer` (06): pick a validation person and a joint, see its
+predicted vs target 1D x / y distributions next to the crop.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,34 @@ from typing import Any
 import numpy as np
 
 from simdr_lib.keypoints import COCO_KEYPOINT_NAMES
+
+
+def label_explorer(k: float = 2.0, sigma: float = 2.0, **plot_args: Any) -> Any:
+    """Sliders ``k`` (bins per pixel) and ``sigma`` (bins) over :func:`plot_labels`.
+
+    Starts at the given values; ``plot_args`` go to
+    :func:`~simdr_lib.viz_examples.plot_labels` (position, smoothing, window).
+    """
+    import ipywidgets as w
+    from IPython.display import Image, display
+
+    from simdr_lib.viz import figure_png
+    from simdr_lib.viz_examples import plot_labels
+
+    k_slider = w.FloatSlider(value=k, min=0.5, max=4.0, step=0.5, description="k")
+    sigma_slider = w.FloatSlider(value=sigma, min=0.5, max=8.0, step=0.25, description="sigma")
+    out = w.Output()
+
+    def redraw(*_: Any) -> None:
+        fig = plot_labels(k_slider.value, sigma_slider.value, **plot_args)
+        with out:
+            out.clear_output(wait=True)
+            display(Image(figure_png(fig, dpi=80)))
+
+    k_slider.observe(redraw, "value")
+    sigma_slider.observe(redraw, "value")
+    redraw()
+    return w.VBox([w.HBox([k_slider, sigma_slider]), out])
 
 
 def person_options(
@@ -28,35 +60,66 @@ def person_options(
     return out
 
 
+def limit_to_bins(fig: Any) -> Any:
+    """Clip each distribution axis of a :func:`plot_joint_distributions` figure to its bins.
+
+    The plot centres a window on the joint; near the crop's border it would run past the
+    first / last bin (an empty stretch of axis). Axes without a plotted line (the crop
+    image) are left alone. Returns ``fig``.
+    """
+    for ax in fig.axes:
+        if not ax.lines:
+            continue
+        px = np.asarray(ax.lines[-1].get_xdata(), dtype=np.float64)
+        lo, hi = ax.get_xlim()
+        first, last = float(px.min()), float(px.max())
+        ax.set_xlim(max(lo, first), min(hi, last))
+    return fig
+
+
 def distribution_explorer(
     cfg: Any,
     records: Sequence[Any],
     predictions: Any,
     oks: np.ndarray | None = None,
     names: Sequence[str] = COCO_KEYPOINT_NAMES,
+    model: Any = None,
+    flip_test: bool = True,
 ) -> Any:
     """A widget (person x joint -> crop + x / y distributions) for a GT-box evaluation.
 
-    ``predictions`` must hold the probabilities (``evaluate_model(..., keep_probs=True)``).
+    With ``model`` a chosen person's probabilities are computed on demand
+    (:func:`~simdr_lib.viz_examples.person_probs`, ``flip_test`` as in the evaluation);
+    without, ``predictions`` must hold them (``evaluate_model(..., keep_probs=True)``).
     """
     import ipywidgets as w
     from IPython.display import Image, display
 
-    from simdr_lib.pipeline import distribution_example
     from simdr_lib.viz import figure_png, plot_joint_distributions
+    from simdr_lib.viz_examples import distribution_example, person_probs
 
-    if len(predictions.probs) < 2:
+    if model is None and len(getattr(predictions, "probs", ())) < 2:
         raise ValueError("predictions hold no x / y probabilities (keep_probs=True, SimDR head)")
     person = w.Dropdown(options=person_options(records, oks), description="person")
     joint = w.Dropdown(
         options=[("all joints", -1)] + [(n, j) for j, n in enumerate(names)], description="joint"
     )
     out = w.Output()
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def probs_of(i: int) -> tuple[np.ndarray, np.ndarray] | None:
+        if model is None:
+            return None
+        if i not in cache:
+            x, y = person_probs(cfg, model, records, [i], flip_test)
+            cache[i] = (x[0], y[0])
+        return cache[i]
 
     def redraw(*_: Any) -> None:
-        example = distribution_example(cfg, records, predictions, int(person.value))
+        i = int(person.value)
+        example = distribution_example(cfg, records, predictions, i, probs=probs_of(i))
         joints = None if joint.value < 0 else [int(joint.value)]
-        fig = plot_joint_distributions(**example, joints=joints, names=names)
+        fig = limit_to_bins(plot_joint_distributions(**example, joints=joints, names=names))
         with out:
             out.clear_output(wait=True)
             display(Image(figure_png(fig, dpi=80)))

@@ -115,6 +115,100 @@ def test_start_notebook_works_from_the_notebooks_folder(
     assert run.checkpoint_dir == tmp_path / "ckpt" / "nbcwd"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setup_cell_passes_the_parameters_as_one_mapping(path: Path) -> None:
+    setup = _code_cells(path)[1].source
+    assert f'start_notebook("{path.stem}", globals())' in setup, path.name
+    assert len([ln for ln in setup.splitlines() if ln.strip()]) <= 3, path.name
+
+
+def test_start_notebook_reads_only_the_run_parameters_from_a_namespace(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from simdr_lib.notebook_run import RUN_PARAMETERS, run_parameters
+    from simdr_lib.pipeline import start_notebook
+
+    monkeypatch.chdir(ROOT / "notebooks")
+    namespace = {
+        "config": "configs/demo_tiny.yml",
+        "data_root": "",
+        "run_name": "nbns",
+        "epochs": 3,
+        "device": "cpu",
+        "overrides": {"train.save_dir": str(tmp_path / "ckpt")},
+        "reports_dir": str(tmp_path / "reports"),
+        "num_samples": 4,  # a notebook's own parameter: not read
+        "In": [],  # IPython's names: not read
+    }
+    assert set(run_parameters(namespace)) == set(RUN_PARAMETERS)
+    run = start_notebook("02_model", namespace, quiet=True)
+    assert run.cfg.name == "nbns" and run.cfg.train.epochs == 3 and run.cfg.device == "cpu"
+    assert run.report_dir == tmp_path / "reports" / "nbns"
+    assert run.checkpoint_dir == tmp_path / "ckpt" / "nbns"
+
+
+def test_start_notebook_names_a_missing_parameter_and_refuses_mixed_arguments() -> None:
+    from simdr_lib.errors import ConfigError
+    from simdr_lib.pipeline import start_notebook
+
+    namespace = {"config": "configs/demo_tiny.yml", "run_name": "x", "data_root": ""}
+    with pytest.raises(ConfigError, match=r"parameters epochs, device, overrides, reports_dir"):
+        start_notebook("02_model", namespace, quiet=True)
+    with pytest.raises(TypeError, match="one mapping or one by one"):
+        start_notebook("02_model", dict(namespace, epochs=0), run_name="y", quiet=True)
+
+
+def _markdown(path: Path) -> list[str]:
+    nb = nbformat.read(str(path), as_version=4)
+    return [c.source for c in nb.cells if c.cell_type == "markdown"]
+
+
+#: simdr_lib/report.py and simdr_lib/viz.py are becoming packages: linked as folders already
+_BECOMING_PACKAGES = {"simdr_lib/report/", "simdr_lib/viz/"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_relative_link_in_the_markdown_exists(path: Path) -> None:
+    links = [
+        link
+        for text in _markdown(path)
+        for link in re.findall(r"\]\(([^)\s]+)\)", text)
+        if not re.match(r"[a-z]+:|#", link)
+    ]
+    assert links, f"{path.name}: no links to the library"
+    for link in links:
+        target = (path.parent / link.split("#")[0]).resolve()
+        rel = target.relative_to(ROOT).as_posix() + ("/" if link.endswith("/") else "")
+        if rel in _BECOMING_PACKAGES and not target.is_dir():
+            target = target.with_suffix(".py")
+        assert target.exists(), f"{path.name}: link {link} points to nothing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_library_name_a_notebook_imports_is_linked_to_its_module(path: Path) -> None:
+    import ast
+    import importlib
+
+    text = "\n".join(_markdown(path))
+    for cell in _code_cells(path):
+        for node in ast.walk(ast.parse(cell.source)):
+            if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("simdr")):
+                continue
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                obj = getattr(module, alias.name)
+                if callable(obj) and not isinstance(obj, type(module)):
+                    assert f"[`{alias.name}`](" in text, f"{path.name}: {alias.name} not linked"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_ends_with_exercises(path: Path) -> None:
+    last = nbformat.read(str(path), as_version=4).cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("## Exercises"), path.name
+    items = re.findall(r"^\d+\. ", last.source, flags=re.M)
+    assert 2 <= len(items) <= 4, f"{path.name}: {len(items)} exercises"
+
+
 # ----------------------------------------------------------------------------- end to end
 def tiny_parameters(data_root: Path, tmp: Path, run: str = "tiny") -> dict:
     return {
