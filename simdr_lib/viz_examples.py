@@ -15,6 +15,7 @@ import numpy as np
 
 from simdr_lib import report as rpt
 from simdr_lib.config import Config
+from simdr_lib.engine.oks import worst_first
 from simdr_lib.engine.protocols import crop_items
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ def worst_case_examples(
     """Arguments for :func:`simdr_lib.viz.plot_worst_cases`: the ``k`` lowest-OKS people."""
     from simdr_lib.data import transforms as T
 
-    order = rpt.worst_first(oks)[:k]
+    order = worst_first(oks)[:k]
     order = [i for i in order if np.isfinite(oks[i])]
     items = crop_items(cfg, records, order)
     out: dict[str, list[Any]] = {
@@ -182,7 +183,7 @@ def save_visualization(
 ) -> dict[str, Any]:
     """``visualization.json``: per-person OKS summary and the worst people."""
     finite = oks[np.isfinite(oks)]
-    order = rpt.worst_first(oks)[:k]
+    order = worst_first(oks)[:k]
     info = {
         "num_people": int(len(oks)),
         "oks": {

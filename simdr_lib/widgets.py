@@ -50,7 +50,7 @@ def person_options(
     n = len(records)
     order = list(range(n))
     if oks is not None:
-        from simdr_lib.report import worst_first
+        from simdr_lib.engine.oks import worst_first
 
         order = worst_first(oks)
     out = []

@@ -822,22 +822,6 @@ def test_every_runner_implements_the_runner_protocol(exported: dict) -> None:
         assert wanted <= methods, cls
 
 
-def test_old_import_path_still_works() -> None:
-    """simdr_lib.export re-exports what callers imported from it before simdr_lib.deploy."""
-    import simdr_lib.export as shim
-    from simdr_lib import deploy
-    from simdr_lib.deploy import infer_config, onnx, predictor
-
-    for name in shim.__all__:
-        assert getattr(shim, name) is not None, name
-    assert shim.export_model is deploy.export_model
-    assert shim.load_predictor is predictor.load_predictor
-    assert shim.read_infer_config is infer_config.read_infer_config
-    assert shim._pir_for_paddle2onnx is onnx._pir_for_paddle2onnx
-    for name in ("predictor_from_config", "evaluate_exported", "infer_config_from_cfg"):
-        assert hasattr(shim, name), name
-
-
 def test_infer_cfg_codec_without_sigma_takes_the_types_default(tmp_path: Path) -> None:
     """A hand-written codec section without sigma: heatmap 2 px, SA-SimDR 4 bins (not 4 px)."""
     from simdr_lib.config import DEFAULT_SIGMA

@@ -97,7 +97,7 @@ def test_start_notebook_works_from_the_notebooks_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """JupyterLab starts kernels in notebooks/: relative paths must still resolve."""
-    from simdr_lib.pipeline import start_notebook
+    from simdr_lib.notebook_run import start_notebook
 
     monkeypatch.chdir(ROOT / "notebooks")
     run = start_notebook(
@@ -125,8 +125,7 @@ def test_setup_cell_passes_the_parameters_as_one_mapping(path: Path) -> None:
 def test_start_notebook_reads_only_the_run_parameters_from_a_namespace(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from simdr_lib.notebook_run import RUN_PARAMETERS, run_parameters
-    from simdr_lib.pipeline import start_notebook
+    from simdr_lib.notebook_run import RUN_PARAMETERS, run_parameters, start_notebook
 
     monkeypatch.chdir(ROOT / "notebooks")
     namespace = {
@@ -149,7 +148,7 @@ def test_start_notebook_reads_only_the_run_parameters_from_a_namespace(
 
 def test_start_notebook_names_a_missing_parameter_and_refuses_mixed_arguments() -> None:
     from simdr_lib.errors import ConfigError
-    from simdr_lib.pipeline import start_notebook
+    from simdr_lib.notebook_run import start_notebook
 
     namespace = {"config": "configs/demo_tiny.yml", "run_name": "x", "data_root": ""}
     with pytest.raises(ConfigError, match=r"parameters epochs, device, overrides, reports_dir"):
@@ -163,10 +162,6 @@ def _markdown(path: Path) -> list[str]:
     return [c.source for c in nb.cells if c.cell_type == "markdown"]
 
 
-#: simdr_lib/report.py and simdr_lib/viz.py are becoming packages: linked as folders already
-_BECOMING_PACKAGES = {"simdr_lib/report/", "simdr_lib/viz/"}
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_relative_link_in_the_markdown_exists(path: Path) -> None:
     links = [
@@ -178,9 +173,6 @@ def test_every_relative_link_in_the_markdown_exists(path: Path) -> None:
     assert links, f"{path.name}: no links to the library"
     for link in links:
         target = (path.parent / link.split("#")[0]).resolve()
-        rel = target.relative_to(ROOT).as_posix() + ("/" if link.endswith("/") else "")
-        if rel in _BECOMING_PACKAGES and not target.is_dir():
-            target = target.with_suffix(".py")
         assert target.exists(), f"{path.name}: link {link} points to nothing"
 
 

@@ -11,13 +11,13 @@ import nbformat
 import pytest
 from conftest import ROOT
 
+from simdr_lib.config import parse_overrides
 from simdr_lib.errors import ConfigError, DataError
+from simdr_lib.notebook_run import notebook_config
 from simdr_lib.pipeline import (
     PipelineError,
     coerce_parameter,
     describe_failure,
-    notebook_config,
-    parse_overrides,
     resolve_parameters,
     run_pipeline,
 )

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from simdr_lib import report as rpt
+from simdr_lib.engine import oks as oks_metrics
 from simdr_lib.keypoints import COCO_OKS_SIGMAS
 
 
@@ -25,13 +26,13 @@ def _people(rng: np.random.Generator, n: int = 5, k: int = 17) -> tuple[np.ndarr
 
 def test_joint_similarity_matches_the_coco_formula() -> None:
     pred, gt, areas = _people(np.random.default_rng(0))
-    sim = rpt.joint_similarity(pred, gt, areas)
+    sim = oks_metrics.joint_similarity(pred, gt, areas)
     i, j = 1, 7
     d2 = np.sum((pred[i, j] - gt[i, j, :2]) ** 2)
     expected = math.exp(-d2 / (2 * areas[i] * (2 * COCO_OKS_SIGMAS[j]) ** 2))
     assert sim[i, j] == pytest.approx(expected)
     assert np.isnan(sim[0, :3]).all() and np.isfinite(sim[0, 3:]).all()
-    exact = rpt.joint_similarity(gt[..., :2], gt, areas)
+    exact = oks_metrics.joint_similarity(gt[..., :2], gt, areas)
     assert np.allclose(exact[np.isfinite(exact)], 1.0)
 
 
@@ -39,7 +40,7 @@ def test_person_oks_agrees_with_the_evaluation_oks() -> None:
     from simdr_lib.engine.evaluate import oks
 
     pred, gt, areas = _people(np.random.default_rng(1))
-    mine = rpt.person_oks(pred, gt, areas)
+    mine = oks_metrics.person_oks(pred, gt, areas)
     for i in range(1, len(pred)):  # all joints labeled: same as evaluate.oks with equal areas
         ref = oks(
             np.c_[gt[i, :, :2], np.ones(17)],
@@ -48,11 +49,11 @@ def test_person_oks_agrees_with_the_evaluation_oks() -> None:
             np.array([areas[i]]),
         )[0]
         assert mine[i] == pytest.approx(ref)
-    only_labeled = np.nanmean(rpt.joint_similarity(pred, gt, areas)[0])
+    only_labeled = np.nanmean(oks_metrics.joint_similarity(pred, gt, areas)[0])
     assert mine[0] == pytest.approx(only_labeled)
     gt_none = gt.copy()
     gt_none[2, :, 2] = 0
-    assert np.isnan(rpt.person_oks(pred, gt_none, areas)[2])
+    assert np.isnan(oks_metrics.person_oks(pred, gt_none, areas)[2])
 
 
 def test_per_joint_accuracy_counts_labeled_joints_only() -> None:
@@ -62,12 +63,12 @@ def test_per_joint_accuracy_counts_labeled_joints_only() -> None:
     gt[1, 0, 2] = 0
     pred = gt[..., :2].copy()
     pred[0, 0] += [30.0, 40.0]  # 50 px off: wrong; the other person's nose is unlabeled
-    rows = rpt.per_joint_accuracy(pred, gt, np.array([4000.0, 4000.0]))
+    rows = oks_metrics.per_joint_accuracy(pred, gt, np.array([4000.0, 4000.0]))
     assert rows[0]["joint"] == "nose" and rows[0]["count"] == 1
     assert rows[0]["accuracy"] == 0.0 and rows[0]["mean_error_px"] == pytest.approx(50.0)
     assert rows[5]["count"] == 2 and rows[5]["accuracy"] == 1.0 and rows[5]["mean_oks"] == 1.0
     gt[:, 1, 2] = 0
-    assert math.isnan(rpt.per_joint_accuracy(pred, gt, np.ones(2))[1]["accuracy"])
+    assert math.isnan(oks_metrics.per_joint_accuracy(pred, gt, np.ones(2))[1]["accuracy"])
 
 
 # ----------------------------------------------------------------------------- tables
@@ -361,14 +362,29 @@ def test_the_notebooks_save_only_registered_figures_and_files() -> None:
     assert files <= set(rf.RUN_FILES)
 
 
-def test_oks_metrics_are_pure_numpy_and_reexported_by_the_report() -> None:
+def test_oks_metrics_are_pure_numpy() -> None:
     import subprocess
     import sys
-
-    from simdr_lib.engine import oks
 
     code = "import sys, simdr_lib.engine.oks; print('paddle' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-    for name in ("joint_similarity", "person_oks", "worst_first", "per_joint_accuracy"):
-        assert getattr(rpt, name) is getattr(oks, name)
+
+
+def test_rerunning_a_notebook_removes_everything_it_wrote(tmp_path: Path) -> None:
+    """04 about to run again: its metrics, predictions file and figures go, 03's stay (a
+    failed rerun must not leave 06 an older model's predictions_gt.npz)."""
+    from simdr_lib.report import run_files as rf
+
+    notebooks = [rf.TRAINING_NOTEBOOK, rf.EVALUATION_NOTEBOOK, rf.VISUALIZATION_NOTEBOOK]
+    for name in (rf.TRAINING_FILE, rf.METRICS_FILE, rf.PREDICTIONS_FILE):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / rf.FIGURES_DIR).mkdir()
+    for stem in ("03_training_curves", "04_protocols"):
+        (tmp_path / rf.FIGURES_DIR / f"{stem}.png").write_bytes(b"png")
+    removed = rf.remove_stale_outputs(tmp_path, [rf.EVALUATION_NOTEBOOK], notebooks)
+    assert sorted(removed) == sorted(
+        [rf.METRICS_FILE, rf.PREDICTIONS_FILE, f"{rf.FIGURES_DIR}/04_protocols.png"]
+    )
+    assert (tmp_path / rf.TRAINING_FILE).is_file()
+    assert (tmp_path / rf.FIGURES_DIR / "03_training_curves.png").is_file()

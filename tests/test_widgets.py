@@ -51,8 +51,8 @@ def test_explorer_computes_a_chosen_persons_distributions_like_the_evaluation(
 ) -> None:
     from simdr_lib.data.loaders import load_split
     from simdr_lib.engine.model_eval import evaluate_model
+    from simdr_lib.engine.protocols import gt_eval_records
     from simdr_lib.factory import model_from_config
-    from simdr_lib.pipeline import gt_eval_records
     from simdr_lib.viz_examples import person_probs
     from simdr_lib.widgets import distribution_explorer
 

@@ -68,10 +68,3 @@ def export_and_compare(run: NotebookRun, num_crops: int = 8) -> dict[str, Any]:
     }
     run.save_json(rpt.EXPORT_FILE, info)
     return info
-
-
-def export_available() -> bool:
-    """Whether :mod:`simdr_lib.export` is installed (05_export stops with a note otherwise)."""
-    import importlib.util
-
-    return importlib.util.find_spec("simdr_lib.export") is not None

@@ -8,14 +8,12 @@ folder (:func:`~simdr_lib.report.run_data.load_run`) and renders one section per
 
 Modules: ``run_files`` (the registry of run-file names, reading / writing them), ``run_data``
 (:class:`RunData`), ``tables`` (the tables notebooks display), ``environment``, ``sections``,
-``blocks`` (HTML / Markdown rendering) and ``build``. The OKS metrics live in
-:mod:`simdr_lib.engine.oks`; they are re-exported here for compatibility (removed once callers
-move).
+``blocks`` (HTML / Markdown rendering) and ``build``. The OKS metrics the report shows are
+computed in :mod:`simdr_lib.engine.oks`.
 """
 
 from __future__ import annotations
 
-from simdr_lib.engine.oks import joint_similarity, per_joint_accuracy, person_oks, worst_first
 from simdr_lib.report.blocks import Block
 from simdr_lib.report.build import ReportFiles, build_report
 from simdr_lib.report.environment import environment_info
@@ -83,12 +81,9 @@ __all__ = [
     "environment_info",
     "environment_table",
     "export_table",
-    "joint_similarity",
     "load_run",
     "model_table",
-    "per_joint_accuracy",
     "per_joint_table",
-    "person_oks",
     "protocols_table",
     "read_json_or_none",
     "remove_report",
@@ -97,6 +92,5 @@ __all__ = [
     "timing_table",
     "to_jsonable",
     "training_table",
-    "worst_first",
     "write_json_atomic",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from simdr_lib import atomic_io
+from simdr_lib.engine.prediction_file import PREDICTIONS_FILE
 
 # ----------------------------------------------------------------------------- notebooks
 DATA_PREP_NOTEBOOK = "01_data_prep"
@@ -53,6 +54,10 @@ RUN_FILES = {
     VISUALIZATION_FILE: VISUALIZATION_NOTEBOOK,
     STUDY_FILE: STUDY_NOTEBOOK,
 }
+#: other run files (not json, not read by the report) -> the notebook that writes each
+DATA_FILES = {
+    PREDICTIONS_FILE: EVALUATION_NOTEBOOK,  # read by 06_visualization
+}
 
 # ----------------------------------------------------------------------------- figures
 # stems of figures/<stem>.png the report places in its sections (others go to "Other figures")
@@ -60,6 +65,7 @@ FIG_SAMPLES = "01_samples"
 FIG_TRAIN_STATS = "01_train_stats"
 FIG_LABEL_VECTORS = "02_label_vectors"
 FIG_LABEL_COMPARISON = "02_label_comparison"
+FIG_LABELS_K_SIGMA = "02_labels_k_sigma"
 FIG_TRAINING_CURVES = "03_training_curves"
 FIG_PROTOCOLS = "04_protocols"
 FIG_PER_JOINT = "04_per_joint"
@@ -74,6 +80,7 @@ FIGURES = (
     FIG_TRAIN_STATS,
     FIG_LABEL_VECTORS,
     FIG_LABEL_COMPARISON,
+    FIG_LABELS_K_SIGMA,
     FIG_TRAINING_CURVES,
     FIG_PROTOCOLS,
     FIG_PER_JOINT,
@@ -143,17 +150,18 @@ def remove_stale_outputs(
     """Delete what the notebooks about to run, or notebooks that no longer exist, wrote.
 
     ``to_run``: the notebook stems that will run now; ``notebooks``: all current stems. Run
-    files (:data:`RUN_FILES`), figures (named after their notebook's number, ``04_*.png``)
-    and executed notebooks of those notebooks are removed, so a report never shows results
-    of an earlier run (e.g. the metrics of a notebook that was deleted since). Returns the
-    removed names.
+    files (:data:`RUN_FILES`, :data:`DATA_FILES`), figures (named after their notebook's
+    number, ``04_*.png``) and executed notebooks of those notebooks are removed, so a report
+    never shows results of an earlier run (e.g. the metrics of a notebook that was deleted
+    since). Returns the removed names.
     """
     root = Path(run_dir)
     gone = set(to_run) | {nb for nb in RUN_FILES.values() if nb not in notebooks}
     numbers = {nb.split("_", 1)[0] for nb in gone}
     kept = {nb.split("_", 1)[0] for nb in notebooks if nb not in gone}
     removed = []
-    candidates = [root / name for name, nb in RUN_FILES.items() if nb in gone]
+    written = {**RUN_FILES, **DATA_FILES}
+    candidates = [root / name for name, nb in written.items() if nb in gone]
     candidates += [
         p for p in root.glob("[0-9][0-9]_*.ipynb") if p.stem in gone or p.stem not in notebooks
     ]

@@ -217,6 +217,7 @@ def model_section(run: RunData) -> list[Block]:
         [
             (rf.FIG_LABEL_VECTORS, "one training sample and its x / y label vectors"),
             (rf.FIG_LABEL_COMPARISON, "one-hot + smoothing vs Gaussian labels; effect of k"),
+            (rf.FIG_LABELS_K_SIGMA, "one joint's label vectors for the chosen k and sigma"),
         ],
     )
 
