@@ -22,25 +22,36 @@ def label_explorer(k: float = 2.0, sigma: float = 2.0, **plot_args: Any) -> Any:
     :func:`~simdr_lib.viz_examples.plot_labels` (position, smoothing, window).
     """
     import ipywidgets as w
-    from IPython.display import Image, display
 
-    from simdr_lib.viz import figure_png
     from simdr_lib.viz_examples import plot_labels
 
     k_slider = w.FloatSlider(value=k, min=0.5, max=4.0, step=0.5, description="k")
     sigma_slider = w.FloatSlider(value=sigma, min=0.5, max=8.0, step=0.25, description="sigma")
+    return live_figure(
+        [k_slider, sigma_slider],
+        lambda: plot_labels(k_slider.value, sigma_slider.value, **plot_args),
+    )
+
+
+def live_figure(controls: Sequence[Any], draw: Any) -> Any:
+    """``controls`` in a row above the figure ``draw()`` returns, redrawn on every change."""
+    import ipywidgets as w
+    from IPython.display import Image, display
+
+    from simdr_lib.viz import figure_png
+
     out = w.Output()
 
     def redraw(*_: Any) -> None:
-        fig = plot_labels(k_slider.value, sigma_slider.value, **plot_args)
+        fig = draw()
         with out:
             out.clear_output(wait=True)
             display(Image(figure_png(fig, dpi=80)))
 
-    k_slider.observe(redraw, "value")
-    sigma_slider.observe(redraw, "value")
+    for control in controls:
+        control.observe(redraw, "value")
     redraw()
-    return w.VBox([w.HBox([k_slider, sigma_slider]), out])
+    return w.VBox([w.HBox(list(controls)), out])
 
 
 def person_options(
@@ -93,9 +104,8 @@ def distribution_explorer(
     without, ``predictions`` must hold them (``evaluate_model(..., keep_probs=True)``).
     """
     import ipywidgets as w
-    from IPython.display import Image, display
 
-    from simdr_lib.viz import figure_png, plot_joint_distributions
+    from simdr_lib.viz import plot_joint_distributions
     from simdr_lib.viz_examples import distribution_example, person_probs
 
     if model is None and len(getattr(predictions, "probs", ())) < 2:
@@ -104,7 +114,6 @@ def distribution_explorer(
     joint = w.Dropdown(
         options=[("all joints", -1)] + [(n, j) for j, n in enumerate(names)], description="joint"
     )
-    out = w.Output()
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def probs_of(i: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -115,16 +124,10 @@ def distribution_explorer(
             cache[i] = (x[0], y[0])
         return cache[i]
 
-    def redraw(*_: Any) -> None:
+    def draw() -> Any:
         i = int(person.value)
         example = distribution_example(cfg, records, predictions, i, probs=probs_of(i))
         joints = None if joint.value < 0 else [int(joint.value)]
-        fig = limit_to_bins(plot_joint_distributions(**example, joints=joints, names=names))
-        with out:
-            out.clear_output(wait=True)
-            display(Image(figure_png(fig, dpi=80)))
+        return limit_to_bins(plot_joint_distributions(**example, joints=joints, names=names))
 
-    person.observe(redraw, "value")
-    joint.observe(redraw, "value")
-    redraw()
-    return w.VBox([w.HBox([person, joint]), out])
+    return live_figure([person, joint], draw)

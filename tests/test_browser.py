@@ -14,6 +14,7 @@ import nbformat
 import pytest
 from conftest import ROOT
 from helpers.browser import SCREENSHOTS, chromium_or_reason, jupyter_lab
+from helpers.pipeline_run import tiny_parameters
 
 CHROMIUM, NO_CHROMIUM = chromium_or_reason()
 pytestmark = [
@@ -23,36 +24,13 @@ pytestmark = [
 RUN = "browser"
 
 
-def _parameters(data_root: Path, tmp: Path) -> dict:
-    """A very small pipeline run (1 epoch, width-8 model, 48x64 input)."""
-    return {
-        "data_root": str(data_root),
-        "run_name": RUN,
-        "epochs": 1,
-        "device": "cpu",
-        "reports_dir": str(tmp / "reports"),
-        "num_samples": 2,
-        "worst_k": 3,
-        "num_crops": 4,
-        "overrides": {
-            "data.num_workers": 0,
-            "codec.input_size": [48, 64],
-            "model.tiny_width": 8,
-            "train.save_dir": str(tmp / "checkpoints"),
-            "train.batch_size": 16,
-            "train.warmup_steps": 2,
-            "eval.batch_size": 32,
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def browser_run(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
     """``(parameters, run folder)`` of one full pipeline run on the session's small dataset."""
     from simdr_lib.pipeline import run_pipeline
 
     tmp = tmp_path_factory.mktemp("browser_run")
-    params = _parameters(small_dataset, tmp)
+    params = tiny_parameters(small_dataset, tmp, run=RUN, epochs=1)
     result = run_pipeline(params, stream=None)
     return params, result.run_dir
 

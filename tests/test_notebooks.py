@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import ROOT
+from helpers.pipeline_run import tiny_parameters
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: what `simdr pipeline` runs by default (the long studies run only when named)
@@ -202,29 +203,6 @@ def test_every_notebook_ends_with_exercises(path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- end to end
-def tiny_parameters(data_root: Path, tmp: Path, run: str = "tiny") -> dict:
-    return {
-        "data_root": str(data_root),
-        "run_name": run,
-        "epochs": 2,
-        "device": "cpu",
-        "reports_dir": str(tmp / "reports"),
-        "num_samples": 2,
-        "worst_k": 3,
-        "num_crops": 4,
-        "overrides": {
-            "data.num_workers": 0,
-            "codec.input_size": [48, 64],
-            "model.tiny_width": 8,
-            "train.save_dir": str(tmp / "checkpoints"),
-            "train.batch_size": 16,
-            "train.warmup_steps": 2,
-            "train.eval_every": 1,
-            "eval.batch_size": 32,
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def tiny_run(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory):
     """One full pipeline run (all notebooks) on the session's small generated dataset."""
