@@ -60,23 +60,23 @@ MPII_FLIP_PAIRS: tuple[tuple[int, int], ...] = (
 #: joints of the upper body for the half-body augmentation (thorax .. left wrist)
 MPII_UPPER_BODY_IDS: tuple[int, ...] = (7, 8, 9, 10, 11, 12, 13, 14, 15)
 
-#: 0-based limbs for drawing
+#: 1-based limbs for drawing, like ``COCO_SKELETON`` (what ``viz.draw_skeleton`` takes)
 MPII_SKELETON: tuple[tuple[int, int], ...] = (
-    (0, 1),
     (1, 2),
-    (2, 6),
-    (3, 6),
-    (3, 4),
+    (2, 3),
+    (3, 7),
+    (4, 7),
     (4, 5),
-    (6, 7),
+    (5, 6),
     (7, 8),
     (8, 9),
-    (7, 12),
+    (9, 10),
+    (8, 13),
+    (13, 12),
     (12, 11),
-    (11, 10),
-    (7, 13),
-    (13, 14),
+    (8, 14),
     (14, 15),
+    (15, 16),
 )
 
 #: PCKh groups of the official table (each the mean of its joints), in the printed order

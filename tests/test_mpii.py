@@ -176,3 +176,20 @@ def test_generated_mpii_data_loads_with_head_boxes(tmp_path: Path) -> None:
         pckh_stats_for(
             cfg.with_overrides({"data.pckh_gt": str(other)}), val, val.records, val.joints
         )
+
+
+def test_mpii_joint_tables_are_consistent() -> None:
+    from simdr_lib.keypoints_mpii import (
+        MPII_FLIP_PAIRS,
+        MPII_KEYPOINT_NAMES,
+        MPII_PCKH_GROUPS,
+        MPII_SKELETON,
+    )
+
+    names = MPII_KEYPOINT_NAMES
+    for right, left in MPII_FLIP_PAIRS:  # each pair swaps a right joint with its left twin
+        assert names[right] == names[left].replace("left", "right")
+    assert all(1 <= a <= 16 and 1 <= b <= 16 for a, b in MPII_SKELETON)  # 1-based
+    assert sorted(j for _, ids in MPII_PCKH_GROUPS for j in ids) == [
+        j for j in range(16) if j not in (6, 7, 8)
+    ]
