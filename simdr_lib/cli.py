@@ -174,6 +174,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.opt)
     ensure_dataset(cfg)
+    if cfg.data.dataset == "mpii":
+        from simdr_lib.data.mpii import mpii_stats as dataset_stats
     for split in ("train", "val"):
         stats = dataset_stats(load_split(cfg, split))
         print(f"[{split}] {json.dumps(stats, default=str)}")
@@ -213,7 +215,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if result.final_weights is not None:
-        best = f", best AP {result.best_ap:.4f} at epoch {result.best_epoch}" if args.eval else ""
+        metric = "PCKh" if cfg.data.dataset == "mpii" else "AP"
+        best = f", best {metric} {result.best_ap:.4f} at epoch {result.best_epoch}"
+        best = best if args.eval else ""
         print(
             f"done: {result.epochs_done} epochs in {result.wall_time_s:.0f}s{best}; "
             f"weights {result.final_weights}"
@@ -250,6 +254,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     boxes = "GT boxes" if result.use_gt_bbox else "detected boxes"
     flip = "flip test" if result.flip_test else "no flip"
     print(f"{cfg.name}: {result.num_people} people, {boxes}, {flip}")
+    if cfg.data.dataset == "mpii":
+        from simdr_lib.engine.mpii_eval import format_pckh_report
+
+        print(format_pckh_report(result.stats, cfg.name))
+        return 0
     print(format_ap_table(result.stats))
     return 0
 

@@ -35,6 +35,8 @@ from simdr_lib.errors import ConfigError
 
 __all__ = [
     "BACKBONE_STRIDE",
+    "DATASETS",
+    "DATASET_JOINTS",
     "DEFAULT_SIGMA",
     "MAX_CONFIG_BYTES",
     "MAX_INPUT_SIDE",
@@ -84,6 +86,9 @@ MAX_EPOCHS = 100_000
 MAX_NUM_WORKERS = 64
 #: random seed (numpy and paddle take 32-bit unsigned seeds)
 MAX_SEED = 2**32 - 1
+#: ``data.dataset`` values -> joints per person they need
+DATASETS = ("coco", "mpii")
+DATASET_JOINTS = {"coco": 17, "mpii": 16}
 #: output stride of every backbone (the heatmap head's resolution is input / 4)
 BACKBONE_STRIDE = 4
 
@@ -221,8 +226,14 @@ class CodecConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Dataset paths (relative to ``root``) and train-time augmentation."""
+    """Dataset paths (relative to ``root``) and train-time augmentation.
 
+    ``dataset``: ``coco`` (COCO keypoints json, AP) or ``mpii`` (the HRNet MPII json, PCKh;
+    :mod:`simdr_lib.data.mpii`). ``pckh_gt``: the MPII PCKh ground truth (``gt_valid.mat`` or a
+    json with head boxes; empty = the ``val_ann`` json's own ``head_box`` entries).
+    """
+
+    dataset: str = "coco"  # coco | mpii
     root: str = "data/synthetic"
     train_ann: str = "annotations/person_keypoints_train.json"
     train_images: str = "images/train"
@@ -242,8 +253,10 @@ class DataConfig:
     pixel_std: float = 200.0
     num_workers: int = 2
     max_image_pixels: int = 100_000_000  # decoded images above this are refused (headers)
+    pckh_gt: str = ""  # mpii: gt_valid.mat or a json with head boxes ("" = val_ann's)
 
     def validate(self, where: str) -> None:
+        _choice(where, "data.dataset", self.dataset, DATASETS)
         for name in ("rot_factor", "det_score_thresh"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{where}: data.{name} must be >= 0, got {getattr(self, name)}")
@@ -360,6 +373,7 @@ class Config:
             raise ConfigError(f"{where}: model.head heatmap needs codec.type heatmap")
         if self.model.head == "simdr" and self.codec.type == "heatmap":
             raise ConfigError(f"{where}: codec.type heatmap needs model.head heatmap")
+        _check_dataset(self)
         if self.codec.type == "heatmap" and self.codec.heatmap_stride != BACKBONE_STRIDE:
             raise ConfigError(
                 f"{where}: codec.heatmap_stride must be {BACKBONE_STRIDE} (the backbones' output "
@@ -416,6 +430,21 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _check_dataset(cfg: Config) -> None:
+    """MPII needs 16 joints and ground-truth boxes (it has no detections protocol)."""
+    if cfg.data.dataset != "mpii":
+        return
+    if cfg.model.num_joints != DATASET_JOINTS["mpii"]:
+        raise ConfigError(
+            f"{cfg.source}: data.dataset mpii needs model.num_joints 16, got {cfg.model.num_joints}"
+        )
+    if not cfg.eval.use_gt_bbox:
+        raise ConfigError(
+            f"{cfg.source}: data.dataset mpii is evaluated on its own boxes only: "
+            "set eval.use_gt_bbox true"
+        )
 
 
 def _choice(where: str, key: str, value: str, allowed: tuple[str, ...]) -> None:

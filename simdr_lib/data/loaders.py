@@ -16,7 +16,6 @@ import numpy as np
 
 from simdr_lib.config import Config
 from simdr_lib.errors import DataError
-from simdr_lib.keypoints import COCO_FLIP_PAIRS
 
 if TYPE_CHECKING:
     from simdr_lib.codec.base import Codec
@@ -27,6 +26,13 @@ if TYPE_CHECKING:
 def ensure_dataset(cfg: Config, progress: bool = True) -> None:
     """Generate the default dataset at ``data.root`` if ``data.synthetic`` and it is missing."""
     if not cfg.data.synthetic:
+        return
+    if cfg.data.dataset == "mpii":
+        from simdr_lib.data.synthetic_mpii import generate_synthetic_mpii
+
+        generate_synthetic_mpii(
+            cfg.data.root, cfg.data.synthetic_train, cfg.data.synthetic_val, 0, progress
+        )
         return
     from simdr_lib.data.synthetic import generate_synthetic_coco
 
@@ -40,8 +46,20 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> None:
 
 
 def load_split(cfg: Config, split: str, check_images: bool = True) -> CocoKeypoints:
-    """:class:`~simdr_lib.data.coco.CocoKeypoints` of ``train`` or ``val``."""
+    """:class:`~simdr_lib.data.coco.CocoKeypoints` of ``train`` or ``val``
+    (:class:`~simdr_lib.data.mpii.MpiiKeypoints` for ``data.dataset: mpii``)."""
     from simdr_lib.data.coco import load_coco_keypoints
+
+    if cfg.data.dataset == "mpii":
+        from simdr_lib.data.mpii import load_mpii
+
+        return load_mpii(
+            cfg.data.path(f"{split}_ann"),
+            cfg.data.path(f"{split}_images"),
+            num_joints=cfg.model.num_joints,
+            check_images=check_images,
+            pixel_std=cfg.data.pixel_std,
+        )
 
     return load_coco_keypoints(
         cfg.data.path(f"{split}_ann"),
@@ -73,6 +91,7 @@ def make_dataset(
 ) -> TopDownDataset:
     """:class:`~simdr_lib.data.dataset.TopDownDataset` with the config's augmentation."""
     from simdr_lib.data.dataset import TopDownDataset
+    from simdr_lib.data.dataset_kinds import flip_pairs_for, upper_body_ids_for
     from simdr_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
     d = cfg.data
@@ -86,7 +105,8 @@ def make_dataset(
         scale_factor=d.scale_factor,
         half_body_prob=d.half_body_prob,
         num_joints_half_body=d.num_joints_half_body,
-        flip_pairs=COCO_FLIP_PAIRS,
+        flip_pairs=flip_pairs_for(d.dataset),
+        upper_body_ids=upper_body_ids_for(d.dataset),
         padding=d.padding,
         pixel_std=d.pixel_std,
         mean=IMAGENET_MEAN,

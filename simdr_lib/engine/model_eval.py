@@ -12,7 +12,6 @@ from simdr_lib.atomic_io import write_json_atomic
 from simdr_lib.config import Config
 from simdr_lib.engine.predict import ProbFn, predict_crops
 from simdr_lib.errors import DataError
-from simdr_lib.keypoints import COCO_FLIP_PAIRS
 
 if TYPE_CHECKING:
     from simdr_lib.codec.base import Codec
@@ -69,6 +68,7 @@ def predict_records(
     """
     from tqdm.auto import tqdm
 
+    from simdr_lib.data.dataset_kinds import flip_pairs_for
     from simdr_lib.data.loaders import EpochBatchSampler, make_dataset, make_loader
     from simdr_lib.data.transforms import crop_to_image
 
@@ -79,7 +79,9 @@ def predict_records(
     probs_all: list[tuple[np.ndarray, ...]] = []
     for batch in tqdm(loader, total=len(sampler), desc=desc, disable=not progress, leave=False):
         images = np.asarray(batch["image"])
-        kps, scores, probs = predict_crops(prob_fn, images, codec, flip_test, COCO_FLIP_PAIRS)
+        kps, scores, probs = predict_crops(
+            prob_fn, images, codec, flip_test, flip_pairs_for(cfg.data.dataset)
+        )
         centers, scales = np.asarray(batch["center"]), np.asarray(batch["scale"])
         size = tuple(cfg.codec.input_size)
         out["kps"].append(crop_to_image(kps, centers, scales, size, pixel_std=cfg.data.pixel_std))
@@ -167,7 +169,7 @@ def evaluate_model(
     progress: bool = True,
     keep_probs: bool = False,
 ) -> EvalResult:
-    """COCO keypoint AP of a dygraph ``model`` on the val split of ``cfg``."""
+    """COCO keypoint AP (MPII: PCKh) of a dygraph ``model`` on the val split of ``cfg``."""
     from simdr_lib.data.loaders import eval_records, load_split
     from simdr_lib.engine.predict import dynamic_prob_fn, probability_model
     from simdr_lib.factory import codec_from_config
@@ -183,9 +185,14 @@ def evaluate_model(
     if use_gt:
         preds.gt_keypoints_img = np.stack([r.keypoints for r in records]) if records else None
     results_file = None
-    if out_dir is not None:
-        results_file = Path(out_dir) / "keypoints_val_results.json"
-    stats = evaluate_predictions(cfg, data, preds, results_file)
+    if cfg.data.dataset == "mpii":  # PCKh instead of COCOeval
+        from simdr_lib.engine.mpii_eval import pckh_stats_for
+
+        stats = pckh_stats_for(cfg, data, records, preds.keypoints_img)
+    else:
+        if out_dir is not None:
+            results_file = Path(out_dir) / "keypoints_val_results.json"
+        stats = evaluate_predictions(cfg, data, preds, results_file)
     result = EvalResult(stats, preds, results_file, len(records), flip, use_gt)
     if out_dir is not None:
         write_json_atomic(Path(out_dir) / "eval_metrics.json", result.to_json())

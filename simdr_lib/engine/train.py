@@ -241,11 +241,16 @@ def _evaluate(run: TrainingRun, epoch: int, row: dict[str, float], progress: boo
     """Rank 0 evaluates into ``row["AP"]`` and keeps ``best.pdparams``; ranks wait for it."""
     import paddle.distributed as dist
 
+    from simdr_lib.data.dataset_kinds import metric_key
     from simdr_lib.engine.model_eval import evaluate_model
 
     if run.main:
         result = evaluate_model(run.cfg, run.model, data=run.val_data, progress=progress)
-        row["AP"] = float(result.stats["AP"])
+        # the "AP" column holds the dataset's metric: COCO AP, or MPII PCKh@0.5 (percent)
+        key = metric_key(run.cfg.data.dataset)
+        row["AP"] = float(result.stats[key])
+        if key != "AP":
+            row[key] = row["AP"]
         if row["AP"] > run.best_ap:
             run.best_ap, run.best_epoch = row["AP"], epoch + 1
             atomic_paddle_save(run.model.state_dict(), run.run_dir / "best.pdparams")
@@ -277,7 +282,8 @@ def _save_epoch(run: TrainingRun, epoch: int, row: dict[str, float], progress: b
     if run.vdl is not None and not math.isnan(row["AP"]):
         run.vdl.add_scalar("val/AP", row["AP"], epoch + 1)
     if progress:
-        ap = "" if math.isnan(row["AP"]) else f"  AP {row['AP']:.4f}"
+        key = "PCKh" if "PCKh" in row else "AP"
+        ap = "" if math.isnan(row["AP"]) else f"  {key} {row['AP']:.4f}"
         tqdm.write(
             f"epoch {epoch + 1}/{run.cfg.train.epochs}  loss {row['loss']:.5f}{ap}  "
             f"({row['time_s']:.1f}s)"
