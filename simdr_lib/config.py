@@ -82,6 +82,8 @@ MAX_HRNET_WIDTH = 256
 MAX_BATCH_SIZE = 65536
 #: training epochs
 MAX_EPOCHS = 100_000
+#: CPU intra-op threads per training rank (``train.cpu_threads``; 0 = auto)
+MAX_CPU_THREADS = 1024
 #: data loader worker processes
 MAX_NUM_WORKERS = 64
 #: random seed (numpy and paddle take 32-bit unsigned seeds)
@@ -299,9 +301,12 @@ class TrainConfig:
     save_dir: str = "checkpoints"
     eval_every: int = 1  # epochs between evaluations with --eval
     max_steps_per_epoch: int = 0  # 0 = full epoch (small values for smoke tests)
+    # CPU intra-op threads per rank; 0 = auto (simdr_lib.device.training_cpu_threads)
+    cpu_threads: int = 0
 
     def validate(self, where: str) -> None:
         _in_range(where, "train.epochs", self.epochs, 1, MAX_EPOCHS)
+        _in_range(where, "train.cpu_threads", self.cpu_threads, 0, MAX_CPU_THREADS)
         _in_range(where, "train.batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
         _positive(where, "train.lr", self.lr)
         _positive(where, "train.lr_gamma", self.lr_gamma)

@@ -33,3 +33,43 @@ def set_device(name: str) -> str:
     dev = resolve_device(name)
     paddle.set_device(dev)
     return dev
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask when the OS reports one)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+#: backbones whose training step is measured slower with more than one intra-op thread
+#: (demo_tiny's 64x48 step on 2 cores: 253 images/s with 1 thread, 203 with 2; the layers are
+#: too small to split, see benchmarks/train_speed.py)
+SINGLE_THREAD_BACKBONES = ("tiny",)
+
+
+def training_cpu_threads(requested: int, backbone: str, ranks: int, cores: int) -> int:
+    """Intra-op threads per training rank on CPU.
+
+    ``requested`` > 0 is used as given; 0 (auto) shares the ``cores`` among the ``ranks``
+    (HRNet-W32 256x192: 0.8 images/s with 1 thread, 0.9 with 2 on 2 cores), except for the
+    :data:`SINGLE_THREAD_BACKBONES`, which run fastest with one thread.
+    """
+    if requested > 0:
+        return requested
+    if backbone in SINGLE_THREAD_BACKBONES:
+        return 1
+    return max(1, cores // max(1, ranks))
+
+
+def set_cpu_threads(n: int) -> None:
+    """Let Paddle's CPU kernels (OpenMP / MKL / oneDNN) use ``n`` threads in this process.
+
+    A process-wide setting of the math libraries; it stays until set again.
+    """
+    import paddle
+
+    paddle.base.core.set_num_threads(int(n))

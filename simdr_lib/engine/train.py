@@ -307,6 +307,9 @@ def _finish(run: TrainingRun, wall: float) -> TrainResult:
             "images_per_s": images_per_s,
             "device": run.device,
             "world_size": run.world,
+            "ranks": run.world,
+            "cpu_cores": run.cpu_cores,
+            "cpu_threads": run.cpu_threads,
             "paddle_version": paddle.__version__,
         }
         write_json_atomic(run.run_dir / "train_summary.json", summary)

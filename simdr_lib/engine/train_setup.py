@@ -88,6 +88,8 @@ class TrainingRun:
     best_epoch: int = -1
     history: list[dict[str, float]] = field(default_factory=list)
     images_seen: int = 0
+    cpu_cores: int = 0  # cores the process may use (CPU runs; 0 on GPU)
+    cpu_threads: int = 0  # intra-op threads per rank (CPU runs; 0 on GPU)
 
     @property
     def main(self) -> bool:
@@ -116,7 +118,10 @@ def build_run(
     from simdr_lib.factory import loss_from_config  # looked up per run (tests replace it)
 
     device, rank, world = _init_devices(cfg)
+    cores, threads = _init_cpu_threads(cfg, device, world)
     main = rank == 0
+    if main:
+        print(describe_parallelism(device, world, cores, threads))
     run_dir = run_dir_for(cfg)
     ckpt = _read_resume_checkpoint(cfg, run_dir / "last.pdckpt") if resume else None
     model = _build_model(cfg, ckpt, log=print if main else None)
@@ -143,6 +148,8 @@ def build_run(
         scheduler=scheduler,
         scaler=scaler,
         vdl=None,
+        cpu_cores=cores,
+        cpu_threads=threads,
     )
     if ckpt is not None:
         _restore(run, ckpt)
@@ -165,6 +172,28 @@ def _init_devices(cfg: Config) -> tuple[str, int, int]:
         dist.init_parallel_env()
     rank, world = _dist_info()
     return device, rank, world
+
+
+def _init_cpu_threads(cfg: Config, device: str, world: int) -> tuple[int, int]:
+    """On CPU, set this rank's intra-op threads: ``(cores, threads)``; ``(0, 0)`` on a GPU."""
+    from simdr_lib.device import available_cores, set_cpu_threads, training_cpu_threads
+
+    if device != "cpu":
+        return 0, 0
+    cores = available_cores()
+    threads = training_cpu_threads(cfg.train.cpu_threads, cfg.model.backbone, world, cores)
+    set_cpu_threads(threads)
+    return cores, threads
+
+
+def describe_parallelism(device: str, ranks: int, cores: int, threads: int) -> str:
+    """The run log's line on what runs in parallel (``cpu: 2 cores, 1 rank x 2 threads``)."""
+    if device != "cpu":
+        return f"training on {device}: {ranks} rank(s)"
+    return (
+        f"training on cpu: {cores} core(s), {ranks} rank(s) x {threads} intra-op thread(s) "
+        "(train.cpu_threads; ranks come from python -m paddle.distributed.launch)"
+    )
 
 
 def _read_resume_checkpoint(cfg: Config, ckpt_path: Path) -> dict[str, Any] | None:

@@ -1,0 +1,99 @@
+"""CPU parallelism defaults: the threads a training run starts, 1-core machines, the knob."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, tiny_overrides
+
+from simdr_lib import device
+from simdr_lib.config import load_config
+from simdr_lib.errors import ConfigError
+
+DEMO = ROOT / "configs" / "demo_tiny.yml"
+
+
+@pytest.fixture()
+def thread_calls(monkeypatch: pytest.MonkeyPatch):
+    """Every ``set_cpu_threads`` call of the run (passed through to Paddle), reset after."""
+    calls: list[int] = []
+    real = device.set_cpu_threads
+
+    def spy(n: int) -> None:
+        calls.append(n)
+        real(n)
+
+    monkeypatch.setattr(device, "set_cpu_threads", spy)
+    yield calls
+    real(1)  # process-wide: leave the next test the single-thread state it expects
+
+
+def test_auto_threads_rule() -> None:
+    rule = device.training_cpu_threads
+    assert rule(0, "hrnet_w32", ranks=1, cores=2) == 2  # all cores
+    assert rule(0, "hrnet_w32", ranks=2, cores=2) == 1  # cores shared among ranks
+    assert rule(0, "hrnet_w32", ranks=4, cores=2) == 1
+    assert rule(0, "tiny", ranks=1, cores=2) == 1  # measured faster on one thread
+    assert rule(3, "tiny", ranks=1, cores=2) == 3  # an explicit value is used as given
+    assert rule(0, "hrnet_w32", ranks=1, cores=1) == 1
+
+
+def _train_short(tmp_path: Path, small_dataset: Path, **extra: object) -> dict:
+    from simdr_lib.engine.train import train
+
+    over = tiny_overrides(small_dataset, tmp_path, **{"train.epochs": 1, **extra})
+    result = train(load_config(DEMO, over), progress=False)
+    return json.loads((result.run_dir / "train_summary.json").read_text())
+
+
+def test_cpu_default_starts_all_cores(
+    small_dataset: Path, tmp_path: Path, thread_calls: list[int], monkeypatch, capsys
+) -> None:
+    """With auto threads on a backbone that splits, every core runs: set, logged, recorded."""
+    monkeypatch.setattr(device, "available_cores", lambda: 2)
+    monkeypatch.setattr(device, "SINGLE_THREAD_BACKBONES", ())
+    summary = _train_short(tmp_path, small_dataset)
+    assert thread_calls == [2]
+    assert (summary["cpu_cores"], summary["cpu_threads"], summary["ranks"]) == (2, 2, 1)
+    assert "2 core(s), 1 rank(s) x 2 intra-op thread(s)" in capsys.readouterr().out
+
+
+def test_tiny_backbone_default_is_one_thread(
+    small_dataset: Path, tmp_path: Path, thread_calls: list[int], monkeypatch
+) -> None:
+    monkeypatch.setattr(device, "available_cores", lambda: 2)
+    summary = _train_short(tmp_path, small_dataset)
+    assert thread_calls == [1]
+    assert (summary["cpu_cores"], summary["cpu_threads"]) == (2, 1)
+
+
+def test_one_core_machine_trains(
+    small_dataset: Path, tmp_path: Path, thread_calls: list[int], monkeypatch
+) -> None:
+    monkeypatch.setattr(device, "available_cores", lambda: 1)
+    monkeypatch.setattr(device, "SINGLE_THREAD_BACKBONES", ())
+    summary = _train_short(tmp_path, small_dataset)
+    assert thread_calls == [1]
+    assert (summary["cpu_cores"], summary["cpu_threads"], summary["ranks"]) == (1, 1, 1)
+    assert summary["epochs_done"] == 1
+
+
+def test_explicit_threads_knob(
+    small_dataset: Path, tmp_path: Path, thread_calls: list[int]
+) -> None:
+    summary = _train_short(tmp_path, small_dataset, **{"train.cpu_threads": 2})
+    assert thread_calls == [2] and summary["cpu_threads"] == 2
+
+
+def test_available_cores_is_positive() -> None:
+    assert device.available_cores() >= 1
+
+
+@pytest.mark.parametrize("value", ["-1", "2000", "two"])
+def test_cpu_threads_knob_is_validated(value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(DEMO, [f"train.cpu_threads={value}"])
+    message = str(err.value)
+    assert "\n" not in message and "cpu_threads" in message
