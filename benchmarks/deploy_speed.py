@@ -7,10 +7,12 @@ with random weights (speed does not depend on them), each backend runs the same 
 model (softmax included) through ``Predictor.predict_crops`` on random crops:
 
 - ``dygraph``: the dynamic model (``simdr infer -c ... -o weights=...``);
+- ``default (auto)``: what ``simdr infer --model_dir`` runs by default (``backend="auto"``:
+  onnxruntime when installed and the export has model.onnx, else Paddle Inference; all cores);
 - ``paddle-inference``: the exported static model as ``load_predictor`` configures it
-  (oneDNN, IR optimizations, 1 thread; on PaddlePaddle 3.x the oneDNN placement pass is
+  (oneDNN, IR optimizations, all cores; on PaddlePaddle 3.x the oneDNN placement pass is
   dropped when the full oneDNN pipeline cannot run the model, see simdr_lib/deploy/runners.py);
-- ``paddle-inference-Nthreads``: the same with all N cores;
+- ``paddle-inference-1thread``: the same with 1 thread (the default before issue 14);
 - ``paddle-inference-plain``: the same without oneDNN;
 - ``paddle-inference-pdmodel`` (PaddlePaddle 3.x only): ``simdr export --format pdmodel``, the
   ProgramDesc program, which Paddle Inference 3.x runs with the full oneDNN pipeline;
@@ -143,16 +145,19 @@ def bench_model(key: str, batches: list[int], threads: int, work: Path) -> list[
 
     backends: dict[str, Any] = {
         "dygraph": lambda: predictor_from_config(cfg, weights, batch_size=64),
-        "paddle-inference": paddle_inference(folder),
+        "default (auto)": paddle_inference(folder),  # what simdr infer --model_dir runs
+        "paddle-inference": paddle_inference(folder, backend="paddle"),
     }
-    if not threads and cores > 1:
-        backends[f"paddle-inference-{cores}threads"] = lambda: load_predictor(
-            folder, batch_size=64, cpu_threads=cores
+    if not threads and cores > 1:  # the default before it became all cores
+        backends["paddle-inference-1thread"] = lambda: load_predictor(
+            folder, batch_size=64, cpu_threads=1, backend="paddle"
         )
-    backends["paddle-inference-plain"] = paddle_inference(folder, use_mkldnn=False)
+    backends["paddle-inference-plain"] = paddle_inference(
+        folder, backend="paddle", use_mkldnn=False
+    )
     if int(paddle.__version__.split(".")[0]) >= 3:  # ProgramDesc export: full oneDNN on 3.x
         legacy = export_model(cfg, weights, work / f"{key}_pdmodel", program_format="pdmodel")
-        backends["paddle-inference-pdmodel"] = paddle_inference(legacy)
+        backends["paddle-inference-pdmodel"] = paddle_inference(legacy, backend="paddle")
     if with_onnx:
         backends["onnxruntime"] = paddle_inference(folder, backend="onnx")
     predictors = {label: make() for label, make in backends.items()}
@@ -196,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="tiny,hrnet_w32", help="tiny,hrnet_w32")
     parser.add_argument("--batches", default="1,8", help="batch sizes (1,8)")
     parser.add_argument(
-        "--threads", type=int, default=0, help="CPU threads (0 = each backend's default)"
+        "--threads", type=int, default=0, help="CPU threads (0 = the default: all cores)"
     )
     parser.add_argument("--out", default=str(ROOT / "reports" / "bench" / "deploy_speed.json"))
     args = parser.parse_args(argv)

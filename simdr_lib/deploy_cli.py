@@ -102,16 +102,17 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--device", default="", help="cpu | gpu | gpu:N (default: config / cpu)")
     p.add_argument(
         "--backend",
-        choices=("paddle", "onnx"),
-        default="paddle",
-        help="runtime of --model_dir: Paddle Inference (paddle) or onnxruntime (onnx)",
+        choices=("auto", "paddle", "onnx"),
+        default="auto",
+        help="runtime of --model_dir: Paddle Inference (paddle), onnxruntime (onnx) or auto "
+        "(default: onnxruntime on CPU when installed and the folder has model.onnx, else paddle)",
     )
     p.add_argument("--batch_size", type=int, default=32, help="most crops per run (32)")
     p.add_argument(
         "--cpu_threads",
         type=int,
         default=0,
-        help="CPU threads (0 = default: 1 for Paddle Inference, all cores for onnxruntime)",
+        help="CPU threads (0 = default: all cores)",
     )
     p.add_argument("--no_mkldnn", action="store_true", help="disable oneDNN on CPU")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -97,3 +97,50 @@ def test_cpu_threads_knob_is_validated(value: str) -> None:
         load_config(DEMO, [f"train.cpu_threads={value}"])
     message = str(err.value)
     assert "\n" not in message and "cpu_threads" in message
+
+
+# ----------------------------------------------------------------------------- inference
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init tiny model (48x64) exported without ONNX."""
+    import paddle
+
+    from simdr_lib.deploy import export_model
+    from simdr_lib.factory import model_from_config
+
+    base = tmp_path_factory.mktemp("export")
+    over = {"codec.input_size": [48, 64], "model.tiny_width": 16, "device": "cpu"}
+    cfg = load_config(DEMO, over)
+    paddle.seed(1)
+    weights = base / "w.pdparams"
+    paddle.save(model_from_config(cfg).state_dict(), str(weights))
+    return export_model(cfg, weights, base / "model")
+
+
+def test_paddle_inference_default_uses_all_cores(export_dir: Path, monkeypatch) -> None:
+    """The old default was 1 thread; it is now every core the process may use."""
+    from simdr_lib.deploy import predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "available_cores", lambda: 2)
+    pred = predictor_module.load_predictor(export_dir)
+    assert pred.backend.startswith("paddle-inference") and "threads=2" in pred.backend
+    pred = predictor_module.load_predictor(export_dir, cpu_threads=1)
+    assert "threads=1" in pred.backend
+
+
+def test_auto_backend_rule(export_dir: Path, tmp_path: Path) -> None:
+    """onnxruntime on CPU when installed and the folder has model.onnx, else Paddle."""
+    import importlib.util
+    import shutil
+
+    from simdr_lib.deploy.infer_config import read_infer_config
+    from simdr_lib.deploy.predictor import choose_backend
+
+    info = read_infer_config(export_dir)
+    assert choose_backend(export_dir, info) == "paddle"  # no model.onnx
+    with_onnx = tmp_path / "with_onnx"
+    shutil.copytree(export_dir, with_onnx)
+    (with_onnx / "model.onnx").write_bytes(b"not read by the rule")
+    ort = importlib.util.find_spec("onnxruntime") is not None
+    assert choose_backend(with_onnx, info) == ("onnx" if ort else "paddle")
+    assert choose_backend(with_onnx, info, "gpu") == "paddle"

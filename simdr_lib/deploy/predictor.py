@@ -40,9 +40,10 @@ from simdr_lib.deploy.runners import (
     Runner,
     paddle_runner,
 )
+from simdr_lib.device import available_cores
 from simdr_lib.errors import ExportError
 
-BACKENDS = ("paddle", "onnx")
+BACKENDS = ("auto", "paddle", "onnx")
 
 
 class Predictor:
@@ -184,7 +185,7 @@ def load_predictor(
     batch_size: int = 32,
     cpu_threads: int | None = None,
     use_mkldnn: bool = True,
-    backend: str = "paddle",
+    backend: str = "auto",
 ) -> Predictor:
     """Validate an exported folder and create its predictor.
 
@@ -192,13 +193,14 @@ def load_predictor(
         model_dir: folder written by :func:`~simdr_lib.deploy.export.export_model`.
         device: ``cpu``, ``gpu`` or ``gpu:N``.
         batch_size: most crops per run (a whole image's people are one run up to this).
-        cpu_threads: CPU threads. Default: 1 for Paddle Inference (PaddleDetection's deploy
-            default; with oneDNN it was as fast or faster than 2 threads for demo_tiny and
-            HRNet-W32 on the 2-core test machine, see benchmarks/deploy_speed.py), all cores
-            for onnxruntime.
+        cpu_threads: CPU threads. Default: all cores the process may use, for both runtimes
+            (HRNet-W32 256x192, batch 8, 2 cores: Paddle Inference with oneDNN 5.9 images/s
+            on 1 thread, 10.0 on 2; benchmarks/deploy_speed.py).
         use_mkldnn: oneDNN on CPU (Paddle backend); when the model's first run fails with it,
             a reduced oneDNN pipeline and then plain CPU kernels are tried.
-        backend: ``paddle`` (Paddle Inference) or ``onnx`` (onnxruntime).
+        backend: ``paddle`` (Paddle Inference), ``onnx`` (onnxruntime) or ``auto``: the
+            fastest measured (:func:`choose_backend`: onnxruntime when it is installed and
+            the folder holds the ONNX model, else Paddle Inference).
 
     Raises:
         ExportError: missing folder / model / params / onnx file, missing or malformed
@@ -206,15 +208,14 @@ def load_predictor(
             not match the model (input shape or output sizes); one line naming the file.
     """
     if backend not in BACKENDS:
-        raise ExportError(f"backend must be paddle or onnx, got {backend!r}")
+        raise ExportError(f"backend must be auto, paddle or onnx, got {backend!r}")
     root = Path(model_dir)
     info = read_infer_config(root)
+    if backend == "auto":
+        backend = choose_backend(root, info, device)
     model_path, params_path = check_model_files(root, info, backend)
     device = _backend_device(device, backend)
-    if cpu_threads:
-        threads = int(cpu_threads)
-    else:  # see the docstring: 1 for Paddle Inference, all cores for onnxruntime
-        threads = 1 if backend == "paddle" else int(os.cpu_count() or 1)
+    threads = int(cpu_threads) if cpu_threads else available_cores()  # see the docstring
     w, h = info.input_size
     sample = np.zeros((1, 3, h, w), dtype=np.float32)
     try:
@@ -231,6 +232,22 @@ def load_predictor(
         ) from None
     _check_outputs(runner, sample, info, root / INFER_CFG, model_path)
     return Predictor(root, info, runner, batch_size)
+
+
+def choose_backend(root: Path, info: InferConfig, device: str = "cpu") -> str:
+    """The runtime ``backend="auto"`` uses for an exported folder: ``onnx`` or ``paddle``.
+
+    On CPU, onnxruntime when it is installed and the folder holds the ONNX model (HRNet-W32
+    256x192, batch 8, 2 cores: 12.5 images/s, the machine's float32 matrix-multiply limit,
+    against 10.0 for Paddle Inference with oneDNN; benchmarks/deploy_speed.py); else, and
+    on a GPU, Paddle Inference.
+    """
+    import importlib.util
+
+    if device not in ("cpu", "auto"):
+        return "paddle"
+    has_onnx = (root / (info.onnx_file or ONNX_MODEL)).is_file()
+    return "onnx" if has_onnx and importlib.util.find_spec("onnxruntime") else "paddle"
 
 
 def check_model_files(root: Path, info: InferConfig, backend: str) -> tuple[Path, Path]:
