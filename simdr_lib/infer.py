@@ -2,8 +2,9 @@
 
 Person boxes come from a detections json (``--det_file``), from the ground truth of a COCO json
 (``--use_gt``), or, when neither is given, one box over the whole image (the seed's
-single-person crop mode). All people of an image go through the model in one batch with the
-evaluation's crop, flip test and decode (:class:`simdr_lib.deploy.predictor.Predictor`), from
+single-person crop mode). The people of consecutive images go through the model together, in
+batches of up to the predictor's ``batch_size`` crops, with the evaluation's crop, flip test and
+decode (:class:`simdr_lib.deploy.predictor.Predictor`), from
 the dynamic weights (``-c CONFIG -o weights=...``) or an exported folder (``--model_dir``).
 
 Outputs in ``--output_dir``: the images with skeletons drawn (joints scoring above
@@ -280,21 +281,30 @@ def run_inference(
     for line in failed:
         _skip(summary, report, line)
     names = unique_names([job.output_name or job.path.name for job in jobs])
+
+    def finish(batch: list[_Pending]) -> None:
+        for item, (kps, scores, results) in zip(batch, _predict_batch(predictor, batch, flip_test)):
+            if draw:
+                _write_drawing(out / item.name, item.image, kps, scores, thresh, predictor.info)
+            if save_txt:
+                txt = out / PurePosixPath(item.name).with_suffix(".txt")
+                write_text_atomic(txt, _txt_lines(item.job.image_id, results))
+            summary.results.extend(results)
+            summary.processed += 1
+            summary.people += len(results)
+
+    pending: list[_Pending] = []  # people of several images go through the model together
     for job, name in tqdm(list(zip(jobs, names)), desc="infer", disable=not progress, leave=False):
         image = _read_image(job, summary, report)
         if image is None:
             continue
         if draw or save_txt:
             _check_not_input(out, name, job)
-        kps, scores, results = _predict_people(predictor, job, image, name, flip_test)
-        if draw:
-            _write_drawing(out / name, image, kps, scores, thresh, predictor.info)
-        if save_txt:
-            txt = out / PurePosixPath(name).with_suffix(".txt")
-            write_text_atomic(txt, _txt_lines(job.image_id, results))
-        summary.results.extend(results)
-        summary.processed += 1
-        summary.people += len(results)
+        pending.append(_Pending(job, name, image, *_job_boxes(job, image)))
+        if sum(len(p.boxes) for p in pending) >= predictor.batch_size:
+            finish(pending)
+            pending = []
+    finish(pending)
     summary.results_file = write_json_atomic(out / RESULTS_FILE, summary.results, indent=None)
     if summary.processed == 0:
         raise DataError(
@@ -335,31 +345,65 @@ def _job_boxes(job: ImageJob, image: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return job.boxes, scores
 
 
-def _predict_people(
-    predictor: Any, job: ImageJob, image: np.ndarray, name: str, flip_test: bool | None
-) -> tuple[np.ndarray | None, np.ndarray | None, list[dict[str, Any]]]:
-    """Keypoints ``(N, K, 2)`` image px, scores ``(N, K)`` and the COCO result of each person
-    (``None, None, []`` for an image without boxes)."""
+@dataclass
+class _Pending:
+    """An image read and waiting for its people's batch."""
+
+    job: ImageJob
+    name: str
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    boxes: np.ndarray  # (N, 4) xywh px
+    box_scores: np.ndarray  # (N,)
+
+
+def _predict_batch(
+    predictor: Any, batch: Sequence[_Pending], flip_test: bool | None
+) -> list[tuple[np.ndarray | None, np.ndarray | None, list[dict[str, Any]]]]:
+    """The people of several images in one model batch (split at ``predictor.batch_size``):
+    per image, keypoints ``(N, K, 2)`` image px, scores ``(N, K)`` and the COCO result of each
+    person (``None, None, []`` for an image without boxes)."""
+    from simdr_lib.data.transforms import crop_to_image
+
+    with_people = [p for p in batch if len(p.boxes)]
+    if not with_people:
+        return [(None, None, []) for _ in batch]
+    prepared = [predictor.prepare_crops(p.image, p.boxes) for p in with_people]
+    kps, scores, _ = predictor.decode_crops(np.concatenate([c for c, _, _ in prepared]), flip_test)
+    ends = np.cumsum([len(p.boxes) for p in with_people])
+    out: dict[int, tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]] = {}
+    for item, (_, centers, scales), end in zip(with_people, prepared, ends):
+        start = end - len(item.boxes)
+        kps_img = crop_to_image(
+            kps[start:end],
+            centers,
+            scales,
+            predictor.input_size,
+            pixel_std=predictor.info.pixel_std,
+        )
+        results = _people_results(predictor, item, kps_img, scores[start:end])
+        out[id(item)] = (kps_img, scores[start:end], results)
+    return [out.get(id(p), (None, None, [])) for p in batch]
+
+
+def _people_results(
+    predictor: Any, item: _Pending, kps: np.ndarray, scores: np.ndarray
+) -> list[dict[str, Any]]:
+    """COCO keypoint results (plus ``bbox`` and ``file_name``) of one image's people."""
     from simdr_lib.engine.evaluate import rescore
 
-    boxes, box_scores = _job_boxes(job, image)
-    if not len(boxes):
-        return None, None, []
-    kps, scores = predictor.predict_image(image, boxes, flip_test)
-    person_scores = rescore(scores, box_scores, predictor.info.in_vis_thresh)
+    person_scores = rescore(scores, item.box_scores, predictor.info.in_vis_thresh)
     full = np.concatenate([kps, scores[:, :, None]], axis=2)
-    results = [
+    return [
         {
-            "image_id": int(job.image_id),
+            "image_id": int(item.job.image_id),
             "category_id": 1,
             "keypoints": [round(float(v), 4) for v in full[i].reshape(-1)],
             "score": float(person_scores[i]),
-            "bbox": [round(float(v), 2) for v in boxes[i]],
-            "file_name": name,
+            "bbox": [round(float(v), 2) for v in item.boxes[i]],
+            "file_name": item.name,
         }
-        for i in range(len(boxes))
+        for i in range(len(item.boxes))
     ]
-    return kps, scores, results
 
 
 def _write_drawing(

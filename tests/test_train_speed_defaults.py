@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT, tiny_overrides
 
@@ -144,3 +145,24 @@ def test_auto_backend_rule(export_dir: Path, tmp_path: Path) -> None:
     ort = importlib.util.find_spec("onnxruntime") is not None
     assert choose_backend(with_onnx, info) == ("onnx" if ort else "paddle")
     assert choose_backend(with_onnx, info, "gpu") == "paddle"
+
+
+def test_people_of_several_images_share_a_batch(
+    export_dir: Path, small_dataset: Path, tmp_path: Path
+) -> None:
+    """12 images x 1 person at batch 8: 2 batches (x2 with the flip test), not 12; the same
+    keypoints as one image at a time."""
+    from simdr_lib.data.images import load_image
+    from simdr_lib.deploy.predictor import load_predictor
+    from simdr_lib.infer import jobs_from_paths, run_inference
+
+    jobs, failed = jobs_from_paths(small_dataset / "images" / "val")
+    assert len(jobs) == 12
+    predictor = load_predictor(export_dir, batch_size=8)
+    summary = run_inference(predictor, jobs, tmp_path / "out", draw=False, progress=False)
+    assert summary.processed == 12 and summary.people == 12 and not failed
+    assert predictor.runs == 2 * 2  # ceil(12 / 8) batches, each run plain and flipped
+    one = load_predictor(export_dir, batch_size=1)
+    kps, _ = one.predict_image(load_image(jobs[5].path), None, flip_test=True)
+    got = np.array(summary.results[5]["keypoints"]).reshape(-1, 3)[:, :2]
+    assert np.abs(got - kps[0]).max() < 1e-3

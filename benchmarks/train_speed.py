@@ -1,0 +1,319 @@
+"""Training speed on CPU: images/s and achieved GFLOP/s per config and per parallel setting.
+
+    python benchmarks/train_speed.py [--models tiny,hrnet_w32] [--settings t1,t2,r2] [--quick]
+
+For demo_tiny (configs/demo_tiny.yml, batch 32) and HRNet-W32 256x192
+(configs/simdr_hrnet_w32_256x192.yml on the generated data, random init, batch 4) it times the
+model step of training (forward, loss, backward, Adam step: ``_train_step`` of
+simdr_lib/engine/train.py) on one real batch from the training loader, repeated; the data
+loader is not timed (it runs in its own worker processes). Every setting runs in a fresh
+process, because the thread count is process-wide:
+
+- ``tN``: one process with ``train.cpu_threads=N`` intra-op threads;
+- ``rN``: N data-parallel ranks (``python -m paddle.distributed.launch --nproc_per_node N``,
+  gloo on CPU), one thread each; ``train.batch_size`` is per rank, so a step trains N times the
+  images (images/s counts all ranks).
+
+Achieved GFLOP/s = images/s x 3 x forward FLOPs per image (``paddle.flops`` counts the
+forward pass; a training step is taken as 3x the forward: forward + backward for inputs and
+weights), next to the machine's float32 matrix-multiply limit measured in the same run
+(numpy ``A @ B``, 2048 x 2048, all threads, best of several). Also reports cpu/wall
+(process CPU time over wall time per rank: 1.0 = one busy core).
+
+Prints a table and writes ``reports/bench/train_speed.json`` and ``.md``. ``--quick`` runs
+fewer steps (numbers are noisier). The machine's load average is printed at the start and the
+end: on a shared machine, numbers measured under load are not comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+_SYNTH = {
+    "data.root": "data/synthetic",
+    "data.synthetic": True,
+    "data.train_ann": "annotations/person_keypoints_train.json",
+    "data.train_images": "images/train",
+    "data.val_ann": "annotations/person_keypoints_val.json",
+    "data.val_images": "images/val",
+    "model.pretrained": "",
+}
+#: key -> (label, config, overrides, (timed steps, quick timed steps))
+MODELS: dict[str, tuple[str, Path, dict[str, Any], tuple[int, int]]] = {
+    "tiny": ("demo_tiny", ROOT / "configs" / "demo_tiny.yml", {}, (40, 15)),
+    "hrnet_w32": (
+        "hrnet_w32_256x192",
+        ROOT / "configs" / "simdr_hrnet_w32_256x192.yml",
+        {**_SYNTH, "train.batch_size": 4},
+        (4, 2),
+    ),
+}
+WARMUP_STEPS = 2
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Best float32 ``(n, n) @ (n, n)`` rate of numpy with all its threads, GFLOP/s."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best / 1e9
+
+
+def parse_setting(setting: str) -> tuple[int, int]:
+    """``t2`` -> (threads 2, ranks 1); ``r2`` -> (threads 1, ranks 2)."""
+    kind, count = setting[:1], setting[1:]
+    if kind not in ("t", "r") or not count.isdigit() or int(count) < 1:
+        raise ValueError(f"setting must be tN or rN (N >= 1), got {setting!r}")
+    return (int(count), 1) if kind == "t" else (1, int(count))
+
+
+# ----------------------------------------------------------------------------- one process
+def worker(key: str, threads: int, steps: int, save_dir: str) -> dict[str, Any]:
+    """Time ``steps`` model steps of ``key`` in this process (one rank of a launch)."""
+    from simdr_lib.config import load_config
+    from simdr_lib.engine.train import _train_step
+    from simdr_lib.engine.train_setup import build_run
+
+    _, config, extra, _ = MODELS[key]
+    rank = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+    over = {
+        **extra,
+        "device": "cpu",
+        "name": f"train_speed_{key}",
+        "train.save_dir": save_dir,
+        "train.cpu_threads": threads,
+        "data.num_workers": 0,
+    }
+    cfg = load_config(config, over)
+    run = build_run(cfg, resume=False, do_eval=False, use_vdl=False, progress=False)
+    batch = next(iter(run.loader))
+    run.train_model.train()
+    for _ in range(WARMUP_STEPS):
+        _train_step(run, batch, 0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        _train_step(run, batch, 0)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    per_rank = int(batch["image"].shape[0])
+    return {
+        "rank": rank,
+        "ranks": run.world,
+        "threads": run.cpu_threads,
+        "batch_per_rank": per_rank,
+        "steps": steps,
+        "images_per_s": steps * per_rank * run.world / wall,
+        "cpu_per_wall": cpu / wall,
+    }
+
+
+def forward_flops(key: str) -> tuple[float, str]:
+    """Forward FLOPs of one image (batch 1) and how they were counted.
+
+    ``paddle.flops`` counts multiply-accumulates of convolutions and linear layers; a
+    multiply-add is 2 FLOPs. Where ``paddle.flops`` fails (PaddlePaddle 3.3 with numpy 2 on
+    its parameter total), forward hooks count the same multiply-adds.
+    """
+    import contextlib
+    import io
+
+    import paddle
+
+    from simdr_lib.config import load_config
+    from simdr_lib.factory import model_from_config
+
+    _, config, extra, _ = MODELS[key]
+    cfg = load_config(config, {**extra, "device": "cpu"})
+    w, h = cfg.codec.input_size
+    model = model_from_config(cfg)
+    model.eval()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # paddle.flops prints its own table
+            return 2.0 * paddle.flops(model, [1, 3, h, w], print_detail=False), "paddle.flops"
+    except TypeError:
+        return 2.0 * _hook_macs(model, (1, 3, h, w)), "conv/linear hooks"
+
+
+def _hook_macs(model: Any, shape: tuple[int, ...]) -> float:
+    """Multiply-adds of the Conv2D / Linear layers in one forward pass of ``shape``."""
+    import paddle
+
+    total = [0.0]
+
+    def conv(layer: Any, _inp: Any, out: Any) -> None:
+        k = int(np.prod(layer.weight.shape[1:]))  # in_channels / groups x kh x kw
+        total[0] += float(np.prod(out.shape)) * k
+
+    def linear(layer: Any, _inp: Any, out: Any) -> None:
+        total[0] += float(np.prod(out.shape)) * int(layer.weight.shape[0])
+
+    hooks = []
+    for layer in model.sublayers():
+        if isinstance(layer, (paddle.nn.Conv2D, paddle.nn.Conv2DTranspose)):
+            hooks.append(layer.register_forward_post_hook(conv))
+        elif isinstance(layer, paddle.nn.Linear):
+            hooks.append(layer.register_forward_post_hook(linear))
+    with paddle.no_grad():
+        model(paddle.zeros(list(shape), dtype="float32"))
+    for hook in hooks:
+        hook.remove()
+    return total[0]
+
+
+def run_setting(key: str, threads: int, ranks: int, steps: int, tmp: Path) -> dict[str, Any]:
+    """One setting in fresh process(es); rank 0's result (images/s over all ranks)."""
+    out = tmp / f"{key}_t{threads}_r{ranks}.json"
+    cmd = [__file__, "--worker", key, "--worker_threads", str(threads)]
+    cmd += ["--worker_steps", str(steps), "--worker_out", str(out), "--worker_dir", str(tmp)]
+    if ranks > 1:
+        log_dir = tmp / f"launch_{key}_{ranks}"
+        launch = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(ranks)]
+        cmd = [sys.executable, *launch, "--log_dir", str(log_dir), *cmd]
+    else:
+        cmd = [sys.executable, *cmd]
+    env = {**os.environ, "GLOG_minloglevel": "2", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0 or not out.is_file():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise RuntimeError(f"{key} threads={threads} ranks={ranks} failed: {' | '.join(tail)}")
+    return json.loads(out.read_text())
+
+
+# ----------------------------------------------------------------------------- report
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import paddle
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "paddle": paddle.__version__,
+        "numpy": np.__version__,
+        "load_average_start": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def table(rows: list[dict[str, Any]], limit: float) -> str:
+    head = (
+        "| model | setting | batch/rank | images/s | vs t1 | cpu/wall | GFLOP/s | of matmul |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['setting']} ({r['ranks']} rank x {r['threads']} thr) | "
+            f"{r['batch_per_rank']} | {r['images_per_s']:.2f} | {r['vs_t1']:.2f}x | "
+            f"{r['cpu_per_wall']:.2f} | {r['gflops']:.1f} | {r['gflops'] / limit:.0%} |"
+        )
+    lines.append(f"| matmul limit (numpy float32 2048^3) | | | | | | {limit:.1f} | 100% |")
+    return "\n".join(lines)
+
+
+def bench(models: list[str], settings: list[str], quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="train_speed_") as tmp:
+        for key in models:
+            label, _, _, (steps, quick_steps) = MODELS[key]
+            flops, counted_by = forward_flops(key)
+            base = None
+            for setting in settings:
+                threads, ranks = parse_setting(setting)
+                r = run_setting(key, threads, ranks, quick_steps if quick else steps, Path(tmp))
+                base = r["images_per_s"] if base is None else base
+                r.update(
+                    model=label,
+                    setting=setting,
+                    forward_gflop_per_image=flops / 1e9,
+                    flops_counted_by=counted_by,
+                    gflops=r["images_per_s"] * 3 * flops / 1e9,
+                    vs_t1=r["images_per_s"] / base,
+                )
+                print(
+                    f"[{label}] {setting}: {r['images_per_s']:.2f} img/s, "
+                    f"cpu/wall {r['cpu_per_wall']:.2f}, {r['gflops']:.1f} GFLOP/s",
+                    file=sys.stderr,
+                )
+                rows.append(r)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Settings: tN = one process with N threads, rN = N ranks x 1 thread. The "
+        "first setting is the baseline of the 'vs t1' column.",
+    )
+    parser.add_argument("--models", default="tiny,hrnet_w32", help="tiny,hrnet_w32")
+    parser.add_argument("--settings", default="t1,t2,r2", help="t1,t2,r2 (first = baseline)")
+    parser.add_argument("--quick", action="store_true", help="fewer timed steps (noisier)")
+    parser.add_argument("--out", default=str(ROOT / "reports" / "bench" / "train_speed.json"))
+    for name in ("worker", "worker_threads", "worker_steps", "worker_out", "worker_dir"):
+        parser.add_argument(f"--{name}", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:  # one setting's process (or one rank of it)
+        result = worker(
+            args.worker, int(args.worker_threads), int(args.worker_steps), args.worker_dir
+        )
+        if result["rank"] == 0:
+            Path(args.worker_out).write_text(json.dumps(result))
+        return 0
+    models = args.models.split(",")
+    for key in models:
+        if key not in MODELS:
+            parser.error(f"unknown model {key!r}; choose from {', '.join(MODELS)}")
+    settings = args.settings.split(",")
+    for s in settings:
+        try:
+            parse_setting(s)
+        except ValueError as exc:
+            parser.error(str(exc))
+    info = machine()
+    limit = matmul_gflops()
+    rows = bench(models, settings, args.quick)
+    info["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    info["matmul_gflops"] = limit
+    text = table(rows, limit)
+    header = (
+        f"CPU: {info['cpu']} ({info['cores']} cores), PaddlePaddle {info['paddle']}, "
+        f"numpy {info['numpy']}, load average {info['load_average_start'][0]} -> "
+        f"{info['load_average_end'][0]}; model step only, GFLOP/s = 3 x forward FLOPs"
+    )
+    print(header)
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps({"benchmark": "train_speed", "machine": info, "rows": rows}, indent=2)
+    )
+    out.with_suffix(".md").write_text(f"# train_speed\n\n{header}\n\n{text}\n")
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
