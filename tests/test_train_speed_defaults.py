@@ -166,3 +166,48 @@ def test_people_of_several_images_share_a_batch(
     kps, _ = one.predict_image(load_image(jobs[5].path), None, flip_test=True)
     got = np.array(summary.results[5]["keypoints"]).reshape(-1, 3)[:, :2]
     assert np.abs(got - kps[0]).max() < 1e-3
+
+
+# ----------------------------------------------------------------------------- CPU ranks
+def _train_cli(over: dict[str, object], *flags: str) -> str:
+    """``python -m simdr_lib train`` with ``over``; its output (fails the test on an error)."""
+    import subprocess
+    import sys
+
+    from conftest import cli_overrides
+
+    cmd = [sys.executable, "-m", "simdr_lib", "train", "-c", str(DEMO), "--quiet"]
+    proc = subprocess.run(
+        [*cmd, *cli_overrides(over), *flags], capture_output=True, text=True, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_ranks_flag_starts_two_ranks_and_resumes_exactly(
+    small_dataset: Path, tmp_path: Path
+) -> None:
+    """``simdr train --ranks 2`` re-runs itself as 2 CPU ranks x 1 thread (run log, summary);
+    1 epoch + resume to 2 gives the weights of 2 epochs in one go."""
+    import paddle
+
+    over = tiny_overrides(small_dataset, tmp_path / "a", **{"train.max_steps_per_epoch": 2})
+    out = _train_cli(over, "--ranks", "2")
+    assert "2 rank(s) x 1 intra-op thread(s)" in out
+    summary = json.loads((tmp_path / "a" / "demo_tiny" / "train_summary.json").read_text())
+    assert (summary["ranks"], summary["cpu_threads"], summary["epochs_done"]) == (1 * 2, 1, 2)
+    over_b = {**over, "train.save_dir": str(tmp_path / "b"), "train.epochs": 1}
+    _train_cli(over_b, "--ranks", "2")
+    _train_cli({**over_b, "train.epochs": 2}, "--ranks", "2", "--resume")
+    ref = paddle.load(str(tmp_path / "a" / "demo_tiny" / "model_final.pdparams"))
+    got = paddle.load(str(tmp_path / "b" / "demo_tiny" / "model_final.pdparams"))
+    for key, value in ref.items():
+        np.testing.assert_allclose(np.asarray(got[key]), np.asarray(value), atol=1e-6)
+
+
+def test_ranks_flag_is_validated(tiny_cfg, capsys) -> None:
+    from simdr_lib.cli import main
+
+    rc = main(["train", "-c", str(DEMO), "-o", "device=cpu", "--ranks", "100"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "--ranks must be in [1, 64]" in err and "\n" not in err
