@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -48,25 +47,9 @@ ITERS = {"tiny": {1: (10, 40, 5), 8: (5, 10, 5)}, "hrnet_w32": {1: (2, 3, 3), 8:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import paddle
+    from simdr_lib.report.environment import benchmark_machine
 
-    info = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "os": platform.platform(),
-        "paddle": paddle.__version__,
-        "numpy": np.__version__,
-        "load_average_start": [round(v, 2) for v in os.getloadavg()],
-    }
+    info = benchmark_machine()
     try:
         import onnxruntime
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -198,24 +197,9 @@ def run_setting(key: str, threads: int, ranks: int, steps: int, tmp: Path) -> di
 
 # ----------------------------------------------------------------------------- report
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import paddle
+    from simdr_lib.report.environment import benchmark_machine
 
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "paddle": paddle.__version__,
-        "numpy": np.__version__,
-        "load_average_start": [round(v, 2) for v in os.getloadavg()],
-    }
+    return benchmark_machine()
 
 
 def table(rows: list[dict[str, Any]], limit: float) -> str:

@@ -40,3 +40,29 @@ def environment_info(device: str = "auto") -> dict[str, EnvValue]:
         except ImportError:
             info[mod] = "not installed"
     return info
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or ""
+
+
+def benchmark_machine() -> dict[str, object]:
+    """What a benchmark table is measured on: CPU model, cores, versions, OS, load average."""
+    import paddle
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "paddle": paddle.__version__,
+        "numpy": np.__version__,
+        "load_average_start": [round(v, 2) for v in os.getloadavg()],
+    }
