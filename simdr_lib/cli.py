@@ -178,15 +178,12 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from simdr_lib.config import load_config
-    from simdr_lib.data.coco import dataset_stats
-    from simdr_lib.data.loaders import ensure_dataset, load_split
+    from simdr_lib.data.loaders import ensure_dataset, load_split, split_stats
 
     cfg = load_config(args.config, args.opt)
     ensure_dataset(cfg)
-    if cfg.data.dataset == "mpii":
-        from simdr_lib.data.mpii import mpii_stats as dataset_stats
     for split in ("train", "val"):
-        stats = dataset_stats(load_split(cfg, split))
+        stats = split_stats(cfg, load_split(cfg, split))
         print(f"[{split}] {json.dumps(stats, default=str)}")
     return 0
 

@@ -241,21 +241,21 @@ def _rel(path: Path, root: Path) -> str:
 
 # ---------------------------------------------------------------------------- savers
 def is_generated_dataset(root: str | os.PathLike) -> bool:
-    """Whether ``root`` holds the generated (synthetic) dataset."""
+    """Whether ``root`` holds the generated (synthetic) dataset (COCO, or MPII: ``root/coco``)."""
     from simdr_lib.data.synthetic import _META_NAME
 
-    return (Path(root) / _META_NAME).is_file()
+    return any((Path(root) / sub / _META_NAME).is_file() for sub in ("", "coco"))
 
 
 def save_dataset_stats(run: NotebookRun, train_data: Any, val_data: Any) -> dict[str, Any]:
-    """``dataset_stats.json``: :func:`~simdr_lib.data.coco.dataset_stats` of both splits.
+    """``dataset_stats.json``: :func:`~simdr_lib.data.loaders.split_stats` of both splits.
 
     Returns ``{"train": ..., "val": ...}``; the file also records the root and whether it is
     the generated dataset (the report says so).
     """
-    from simdr_lib.data.coco import dataset_stats
+    from simdr_lib.data.loaders import split_stats
 
-    stats = {"train": dataset_stats(train_data), "val": dataset_stats(val_data)}
+    stats = {"train": split_stats(run.cfg, train_data), "val": split_stats(run.cfg, val_data)}
     root = run.cfg.data.root
     info = {"root": str(root), "generated": is_generated_dataset(root), "splits": stats}
     run.save_json(rpt.DATASET_FILE, info)

@@ -339,40 +339,51 @@ def _summary(values: np.ndarray) -> dict[str, float]:
     }
 
 
-def dataset_stats(data: CocoKeypoints) -> dict[str, Any]:
-    """Counts for the data validator and the data-prep notebook (JSON-serializable values).
+def people_stats(
+    records: Sequence[PersonRecord], num_images: int, keypoint_names: Sequence[str]
+) -> dict[str, Any]:
+    """The per-person counts every dataset kind shares (JSON-serializable values).
 
     Returns:
-        ``images``; ``images_with_people`` (>= 1 usable person); ``person_annotations`` (all);
-        ``crowd_annotations``; ``people`` (non-crowd person annotations); ``usable_people``
-        (records); ``people_per_image`` {usable people: image count}, including 0;
-        ``labeled_joints`` / ``visible_joints`` {joint name: count of v > 0 / v == 2} over
-        usable people; ``box_size`` {"width"|"height"|"sqrt_area": {min, median, mean, max}} px
-        of the usable boxes.
+        ``images``; ``images_with_people`` (>= 1 usable person); ``usable_people`` (records);
+        ``people_per_image`` {usable people: image count}, including 0; ``labeled_joints`` /
+        ``visible_joints`` {joint name: count of v > 0 / v == 2} over usable people;
+        ``box_size`` {"width"|"height"|"sqrt_area": {min, median, mean, max}} px of the boxes.
     """
-    cat = data.person_category_id
-    anns = [a for a in data.coco.dataset.get("annotations", []) if a["category_id"] == cat]
-    crowd = sum(1 for a in anns if a.get("iscrowd", 0))
-    ids = np.array([r.image_id for r in data.records], dtype=np.int64)
+    ids = np.array([r.image_id for r in records], dtype=np.int64)
     _, per_image = np.unique(ids, return_counts=True)
     hist_counts = np.bincount(per_image, minlength=1)
-    hist_counts[0] = data.num_images - per_image.size
-    k = len(data.keypoint_names)
-    vis = np.stack([r.keypoints[:, 2] for r in data.records]) if data.records else np.zeros((0, k))
-    boxes = np.stack([r.box for r in data.records]) if data.records else np.zeros((0, 4))
+    hist_counts[0] = num_images - per_image.size
+    k = len(keypoint_names)
+    vis = np.stack([r.keypoints[:, 2] for r in records]) if records else np.zeros((0, k))
+    boxes = np.stack([r.box for r in records]) if records else np.zeros((0, 4))
     return {
-        "images": int(data.num_images),
+        "images": int(num_images),
         "images_with_people": int(per_image.size),
-        "person_annotations": len(anns),
-        "crowd_annotations": int(crowd),
-        "people": len(anns) - int(crowd),
-        "usable_people": len(data.records),
+        "usable_people": len(records),
         "people_per_image": {int(n): int(c) for n, c in enumerate(hist_counts) if c > 0},
-        "labeled_joints": dict(zip(data.keypoint_names, (vis > 0).sum(axis=0).tolist())),
-        "visible_joints": dict(zip(data.keypoint_names, (vis == 2).sum(axis=0).tolist())),
+        "labeled_joints": dict(zip(keypoint_names, (vis > 0).sum(axis=0).tolist())),
+        "visible_joints": dict(zip(keypoint_names, (vis == 2).sum(axis=0).tolist())),
         "box_size": {
             "width": _summary(boxes[:, 2]),
             "height": _summary(boxes[:, 3]),
             "sqrt_area": _summary(np.sqrt(boxes[:, 2] * boxes[:, 3])),
         },
     }
+
+
+def dataset_stats(data: CocoKeypoints) -> dict[str, Any]:
+    """Counts for the data validator and the data-prep notebook (JSON-serializable values).
+
+    Returns:
+        :func:`people_stats`, plus ``person_annotations`` (all); ``crowd_annotations``;
+        ``people`` (non-crowd person annotations).
+    """
+    cat = data.person_category_id
+    anns = [a for a in data.coco.dataset.get("annotations", []) if a["category_id"] == cat]
+    crowd = sum(1 for a in anns if a.get("iscrowd", 0))
+    stats = people_stats(data.records, data.num_images, data.keypoint_names)
+    stats.update(
+        person_annotations=len(anns), crowd_annotations=int(crowd), people=len(anns) - int(crowd)
+    )
+    return stats

@@ -69,6 +69,18 @@ def load_split(cfg: Config, split: str, check_images: bool = True) -> CocoKeypoi
     )
 
 
+def split_stats(cfg: Config, data: CocoKeypoints) -> dict[str, Any]:
+    """Counts of one loaded split: COCO :func:`~simdr_lib.data.coco.dataset_stats` or
+    :func:`~simdr_lib.data.mpii.mpii_stats` (the same keys where they overlap)."""
+    if cfg.data.dataset == "mpii":
+        from simdr_lib.data.mpii import mpii_stats
+
+        return mpii_stats(data)
+    from simdr_lib.data.coco import dataset_stats
+
+    return dataset_stats(data)
+
+
 def eval_records(
     cfg: Config, data: CocoKeypoints, use_gt_bbox: bool | None = None
 ) -> list[PersonRecord]:

@@ -182,10 +182,10 @@ def load_mpii(
 
 
 def mpii_stats(data: MpiiKeypoints) -> dict[str, Any]:
-    """Counts for ``simdr validate``: images, people, labeled joints per name, head boxes."""
-    return {
-        "images": int(data.num_images),
-        "people": len(data.records),
-        "labeled_joints": dict(zip(data.keypoint_names, data.visible.sum(axis=0).tolist())),
-        "head_boxes": data.head_boxes is not None,
-    }
+    """Counts for ``simdr validate`` and the data-prep notebook: the same keys as the COCO
+    :func:`~simdr_lib.data.coco.people_stats`, plus ``people`` and ``head_boxes`` (present)."""
+    from simdr_lib.data.coco import people_stats
+
+    stats = people_stats(data.records, data.num_images, data.keypoint_names)
+    stats.update(people=len(data.records), head_boxes=data.head_boxes is not None)
+    return stats

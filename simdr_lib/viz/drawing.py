@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from simdr_lib.keypoints import COCO_KEYPOINT_NAMES, COCO_SKELETON
+from simdr_lib.data.dataset_kinds import names_for_count, skeleton_for_count
+from simdr_lib.keypoints import COCO_KEYPOINT_NAMES
 
 LEFT_RGB = (40, 110, 255)
 RIGHT_RGB = (255, 60, 50)
@@ -31,18 +32,23 @@ def draw_skeleton(
     keypoints: np.ndarray,
     scores: np.ndarray | None = None,
     threshold: float = 0.0,
-    skeleton: Sequence[tuple[int, int]] = COCO_SKELETON,
-    names: Sequence[str] = COCO_KEYPOINT_NAMES,
+    skeleton: Sequence[tuple[int, int]] | None = None,
+    names: Sequence[str] | None = None,
     radius: int | None = None,
 ) -> np.ndarray:
     """Copy of ``image`` (RGB) with people drawn.
 
     ``keypoints`` is ``(N, K, 2)`` or ``(K, 2)`` px in the image; ``scores`` ``(N, K)`` or
     ``(K,)`` (joints with score <= ``threshold`` are not drawn); ``skeleton`` is 1-based pairs
-    as in the COCO annotation file.
+    as in the COCO annotation file. ``names`` / ``skeleton`` default to the joint set with K
+    joints (COCO 17, MPII 16; other K: joints without limbs).
     """
     out = np.ascontiguousarray(image.copy())
-    kps = np.asarray(keypoints, dtype=np.float64).reshape(-1, len(names), 2)
+    given = np.asarray(keypoints, dtype=np.float64)
+    k = given.shape[-2] if given.ndim >= 2 else 0
+    names = names_for_count(k) if names is None else names
+    skeleton = skeleton_for_count(k) if skeleton is None else skeleton
+    kps = given.reshape(-1, len(names), 2)
     sc = (
         np.ones(kps.shape[:2])
         if scores is None

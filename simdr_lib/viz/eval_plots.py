@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simdr_lib.keypoints import COCO_KEYPOINT_NAMES
+from simdr_lib.data.dataset_kinds import names_for_count
 from simdr_lib.viz.drawing import draw_markers, draw_skeleton, faded, joint_colors, zoom
 from simdr_lib.viz.figures import bin_axis, grid_shape, mpl_rgb, new_figure
 
@@ -94,7 +94,8 @@ def plot_predictions(
     fig = new_figure(7.6, 2.9 * max(n, 1))
     axes = np.atleast_2d(fig.subplots(max(n, 1), 2)).reshape(-1, 2)
     for i in range(n):
-        gt = np.asarray(gt_keypoints[i]).reshape(-1, len(COCO_KEYPOINT_NAMES), 3)
+        k = np.asarray(pred_keypoints[i]).shape[-2]
+        gt = np.asarray(gt_keypoints[i]).reshape(-1, k, 3)
         back = faded(images[i])
         left = draw_skeleton(back, gt[..., :2], (gt[..., 2] > 0).astype(float), 0.5)
         right = draw_skeleton(back, pred_keypoints[i], pred_scores[i], threshold)
@@ -130,7 +131,7 @@ def plot_joint_distributions(
     visible: np.ndarray,
     split_ratio: float,
     joints: Sequence[int] | None = None,
-    names: Sequence[str] = COCO_KEYPOINT_NAMES,
+    names: Sequence[str] | None = None,
     window_px: float = 16.0,
     title: str = "",
 ) -> Figure:
@@ -141,9 +142,11 @@ def plot_joint_distributions(
             predicted probabilities; x_target / y_target: the training targets of the same
             crop (drawn normalized to sum 1, like the prediction). pred_keypoints,
             gt_keypoints: ``(K, 2)`` crop px. visible: ``(K,)`` COCO v of the ground truth.
-        joints: joint indices to plot (default all K).
+        joints: joint indices to plot (default all K). names: joint names (default: the
+            K-joint set, COCO or MPII).
         window_px: half width of the x range shown around the ground truth / prediction.
     """
+    names = names_for_count(len(x_prob)) if names is None else names
     joints = list(range(len(x_prob))) if joints is None else list(joints)
     per_row = max(1, min(3, len(joints)))
     rows = -(-len(joints) // per_row)

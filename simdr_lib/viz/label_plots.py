@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simdr_lib.keypoints import COCO_KEYPOINT_NAMES
+from simdr_lib.data.dataset_kinds import names_for_count
 from simdr_lib.viz.drawing import draw_markers, draw_skeleton, zoom
 from simdr_lib.viz.figures import bin_axis, new_figure
 
@@ -23,12 +23,14 @@ def plot_label_vectors(
     y_target: np.ndarray,
     split_ratio: float,
     joint: int,
-    names: Sequence[str] = COCO_KEYPOINT_NAMES,
+    names: Sequence[str] | None = None,
 ) -> Figure:
     """One training sample: the crop with its joints and the x / y label vectors of ``joint``.
 
-    ``keypoints`` ``(K, 2)`` crop px, ``visible`` ``(K,)``, targets ``(K, L_x)`` / ``(K, L_y)``.
+    ``keypoints`` ``(K, 2)`` crop px, ``visible`` ``(K,)``, targets ``(K, L_x)`` / ``(K, L_y)``;
+    ``names`` default to the K-joint set (COCO or MPII).
     """
+    names = names_for_count(len(keypoints)) if names is None else names
     fig = new_figure(12, 3.6)
     ax_img, ax_x, ax_y = fig.subplots(1, 3, width_ratios=[0.8, 1.4, 1.4])
     big, kps = zoom(crop_rgb, keypoints)
