@@ -269,7 +269,10 @@ def save_training(run: NotebookRun, result: Any) -> dict[str, Any]:
     aps = [float(r["AP"]) for r in history if r.get("AP") is not None and np.isfinite(r["AP"])]
     seen = sum(float(r.get("images_per_s", 0.0)) * float(r.get("time_s", 0.0)) for r in history)
     train_time = sum(float(r.get("time_s", 0.0)) for r in history)
+    from simdr_lib.data.dataset_kinds import metric_key
+
     summary = {
+        "metric": metric_key(run.cfg.data.dataset),  # best_ap / final_ap hold this metric
         "epochs_done": int(result.epochs_done),
         "best_ap": float(result.best_ap) if result.best_ap >= 0 else None,
         "best_epoch": int(result.best_epoch) if result.best_epoch > 0 else None,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from simdr_lib.keypoints import (
     COCO_FLIP_PAIRS,
     COCO_KEYPOINT_NAMES,
@@ -38,7 +42,7 @@ def joint_names_for(dataset: str) -> tuple[str, ...]:
 
 def metric_key(dataset: str) -> str:
     """The validation metric that picks the best checkpoint: ``AP`` (COCO) or ``PCKh`` (MPII)."""
-    return "PCKh" if dataset == "mpii" else "AP"
+    return metric_kind(dataset).key
 
 
 def skeleton_for(dataset: str) -> tuple[tuple[int, int], ...]:
@@ -64,3 +68,45 @@ def skeleton_for_count(num_joints: int) -> tuple[tuple[int, int], ...]:
     """Limbs for a ``num_joints`` model: the matching dataset's, else none (joints only)."""
     dataset = dataset_for_count(num_joints)
     return _SKELETON[dataset] if dataset else ()
+
+
+@dataclass(frozen=True)
+class MetricKind:
+    """How a dataset's validation metric is named, scaled and tabulated.
+
+    ``key`` is the stats entry that ranks checkpoints and runs; ``full`` its best value (COCO AP
+    is a fraction, PCKh a percent); ``columns`` the summary entries a protocol bar chart and
+    table show; ``per_joint`` what the per-joint accuracy counts.
+    """
+
+    key: str
+    name: str
+    full: float
+    columns: tuple[str, ...]
+    per_joint: str
+
+
+COCO_METRIC = MetricKind(
+    "AP",
+    "COCO keypoint AP",
+    1.0,
+    ("AP", "AP50", "AP75", "AR"),
+    "labeled joints with keypoint similarity OKS_j >= 0.5",
+)
+MPII_METRIC = MetricKind(
+    "PCKh",
+    "PCKh@0.5",
+    100.0,
+    ("PCKh", "PCKh@0.1"),
+    "visible joints within 0.5 head sizes (PCKh@0.5)",
+)
+
+
+def metric_kind(dataset: str) -> MetricKind:
+    """The :class:`MetricKind` of ``dataset`` (coco | mpii)."""
+    return MPII_METRIC if dataset == "mpii" else COCO_METRIC
+
+
+def metric_kind_of(stats: Mapping[str, Any] | None) -> MetricKind:
+    """The :class:`MetricKind` a stats / metrics dict holds (PCKh entries: MPII, else COCO)."""
+    return MPII_METRIC if stats and "PCKh" in stats else COCO_METRIC

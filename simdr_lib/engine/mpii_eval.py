@@ -7,6 +7,7 @@ or, when that is empty, the validation json's own ``head_box`` entries.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,14 @@ import numpy as np
 
 from simdr_lib.config import Config
 from simdr_lib.data.mpii_gt import PckhGroundTruth, gt_from_mpii, read_pckh_gt
-from simdr_lib.engine.pckh import format_pckh_table, pckh_stats, pckh_summary
+from simdr_lib.engine.pckh import (
+    PCKH_THRESHOLD,
+    format_pckh_table,
+    normalized_errors,
+    pckh_per_joint,
+    pckh_stats,
+    pckh_summary,
+)
 from simdr_lib.errors import DataError
 from simdr_lib.keypoints_mpii import MPII_KEYPOINT_NAMES
 
@@ -37,6 +45,54 @@ def pckh_ground_truth(cfg: Config, data: MpiiKeypoints) -> PckhGroundTruth:
     return gt
 
 
+def _gt_rows(
+    cfg: Config, data: MpiiKeypoints, records: Sequence[PersonRecord]
+) -> tuple[PckhGroundTruth, np.ndarray]:
+    """The PCKh ground truth and, for each of ``records`` (of ``data.records``), its row."""
+    gt = pckh_ground_truth(cfg, data)
+    index = {id(r): i for i, r in enumerate(data.records)}
+    missing = [r for r in records if id(r) not in index]
+    if missing:
+        raise DataError(f"{len(missing)} people to score are not in {data.ann_file}")
+    return gt, np.array([index[id(r)] for r in records], dtype=np.int64)
+
+
+def per_joint_pckh(
+    cfg: Config,
+    data: MpiiKeypoints,
+    records: Sequence[PersonRecord],
+    keypoints_img: np.ndarray,
+    threshold: float = PCKH_THRESHOLD,
+) -> list[dict[str, float | int | str]]:
+    """Per joint type, like :func:`simdr_lib.engine.oks.per_joint_accuracy` but in PCKh terms.
+
+    ``keypoints_img`` (N, 16, 2) 0-based px of ``records``. One row per joint: ``joint``,
+    ``count`` (visible ground-truth joints), ``accuracy`` (fraction within ``threshold`` head
+    sizes, 0-1), ``mean_head_error`` (mean distance in head sizes) and ``mean_error_px``;
+    the last three are NaN when ``count`` is 0.
+    """
+    gt, rows = _gt_rows(cfg, data, records)
+    pred = np.asarray(keypoints_img, dtype=np.float64)
+    norm = normalized_errors(pred, gt.joints[rows], gt.head_boxes[rows])
+    err = np.linalg.norm(pred - gt.joints[rows], axis=-1)
+    vis = gt.visible[rows].astype(bool)
+    acc = pckh_per_joint(norm, vis, threshold) / 100.0
+    out: list[dict[str, float | int | str]] = []
+    for j, name in enumerate(MPII_KEYPOINT_NAMES):
+        m = vis[:, j]
+        n = int(m.sum())
+        out.append(
+            {
+                "joint": name,
+                "count": n,
+                "accuracy": float(acc[j]),
+                "mean_head_error": float(np.mean(norm[m, j])) if n else math.nan,
+                "mean_error_px": float(np.mean(err[m, j])) if n else math.nan,
+            }
+        )
+    return out
+
+
 def pckh_stats_for(
     cfg: Config,
     data: MpiiKeypoints,
@@ -47,9 +103,7 @@ def pckh_stats_for(
 
     ``records`` are (a subset of) ``data.records`` in the predictions' order.
     """
-    gt = pckh_ground_truth(cfg, data)
-    index = {id(r): i for i, r in enumerate(data.records)}
-    rows = np.array([index[id(r)] for r in records], dtype=np.int64)
+    gt, rows = _gt_rows(cfg, data, records)
     result = pckh_summary(keypoints_img, gt.joints[rows], gt.visible[rows], gt.head_boxes[rows])
     stats = pckh_stats(result)
     for name, value in zip(MPII_KEYPOINT_NAMES, result.per_joint):

@@ -61,7 +61,7 @@ class ProtocolResults:
 def evaluate_protocols(
     cfg: Config, model: Any, data: Any, out_dir: Path | None = None, progress: bool = True
 ) -> ProtocolResults:
-    """COCO AP with flip test on / off (GT boxes) and with detected boxes (flip on).
+    """The dataset's metric with flip test on / off (GT boxes) and with detected boxes (flip on).
 
     The config's own protocol (``eval.use_gt_bbox`` / ``eval.flip_test``) is always included
     and is the main one (its results json goes to ``out_dir``). The detected-box protocols
@@ -108,16 +108,61 @@ def gt_box_result(protocols: ProtocolResults) -> Any:
     raise DataError("no ground-truth-box evaluation to compute per-joint accuracy from")
 
 
+def main_metric(metrics: dict[str, Any]) -> tuple[str, float]:
+    """``(name, value)`` of the main metric of a ``metrics.json`` (``AP`` or ``PCKh``)."""
+    key = str(metrics.get("metric", "AP"))
+    return key, float(metrics[key])
+
+
+def per_joint_rows(cfg: Config, gt_run: Any, records: Sequence[Any], data: Any) -> list[dict]:
+    """Per-joint accuracy of a GT-box evaluation ``gt_run`` of ``records`` (its people).
+
+    COCO: :func:`simdr_lib.engine.oks.per_joint_accuracy` (OKS_j >= 0.5); MPII:
+    :func:`simdr_lib.engine.mpii_eval.per_joint_pckh` (within 0.5 head sizes). Both give rows
+    with ``joint``, ``count``, ``accuracy`` (0-1) and ``mean_error_px``.
+    """
+    pred = gt_run.predictions.keypoints_img
+    if cfg.data.dataset == "mpii":
+        from simdr_lib.engine.mpii_eval import per_joint_pckh
+
+        return per_joint_pckh(cfg, data, records, pred)
+    import numpy as np
+
+    from simdr_lib.engine.oks import per_joint_accuracy
+
+    areas = np.array([r.area for r in records])
+    return per_joint_accuracy(pred, gt_run.predictions.gt_keypoints_img, areas)
+
+
+def format_stats(cfg: Config, stats: dict[str, float]) -> str:
+    """The main evaluation as text: the COCO AP table, or the official PCKh table per joint."""
+    if cfg.data.dataset == "mpii":
+        from simdr_lib.engine.mpii_eval import format_pckh_report
+
+        return format_pckh_report(stats, cfg.codec.type)
+    from simdr_lib.engine.evaluate import format_ap_table
+
+    return format_ap_table(stats)
+
+
 def save_metrics(
     run: NotebookRun, protocols: ProtocolResults, per_joint: list[dict[str, Any]], data: Any
 ) -> dict[str, Any]:
-    """``metrics.json``: main COCOeval stats, every protocol, per-joint accuracy."""
+    """``metrics.json``: main stats, every protocol, per-joint accuracy.
+
+    ``metric`` names the dataset's metric (``AP``: COCO, a fraction; ``PCKh``: MPII PCKh@0.5,
+    percent), whose main value is stored under that key.
+    """
+    from simdr_lib.data.dataset_kinds import metric_key
+
     main = protocols.results[protocols.main]
+    key = metric_key(run.cfg.data.dataset)
     n_images = data.num_images
     if run.cfg.eval.max_images > 0:
         n_images = min(n_images, run.cfg.eval.max_images)
     metrics = {
-        "AP": float(main.stats["AP"]),
+        "metric": key,
+        key: float(main.stats[key]),
         "stats": main.stats,
         "main_protocol": protocols.main,
         "num_people": main.num_people,

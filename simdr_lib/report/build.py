@@ -73,7 +73,9 @@ def run_payload(run: RunData, missing: list[str]) -> dict[str, Any]:
         "complete": not missing,
         "missing": missing,
         "summary": sec.headline(run),
-        "AP": metrics.get("AP"),
+        "metric": metrics.get("metric", "AP"),
+        "AP": metrics.get("AP"),  # COCO AP (fraction); MPII runs have PCKh (percent) instead
+        "PCKh": metrics.get("PCKh"),
         "stats": metrics.get("stats"),
         "main_protocol": metrics.get("main_protocol"),
         "protocols": {

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from simdr_lib.data.dataset_kinds import MPII_METRIC, metric_kind_of
 from simdr_lib.report import run_files as rf
 from simdr_lib.report import tables as tb
 from simdr_lib.report.blocks import Block
@@ -48,16 +49,21 @@ def ap_sentence(
     main = metrics.get("protocols", {}).get(metrics.get("main_protocol", ""), {})
     boxes = "ground-truth person boxes" if main.get("use_gt_bbox", True) else "detected boxes"
     flip = "with flip test" if main.get("flip_test", True) else "without flip test"
-    ap = metrics.get("AP")
+    kind = metric_kind_of(metrics)
+    ap = metrics.get(kind.key)
     n_ep = (training or {}).get("epochs_done")
     epochs = f" after {n_ep} training epoch{'s' if n_ep != 1 else ''}" if n_ep else ""
     people = metrics.get("num_people")
     images = metrics.get("num_images")
     scope = f" ({root}: {people} people in {images} images)" if people and images else f" ({root})"
-    return (
-        f"On {where}{scope}, the model reaches COCO keypoint AP {tb.fmt_num(ap)} "
-        f"({tb.fmt_pct(ap)} %){epochs}, evaluated on {boxes} {flip}."
-    )
+    if kind is MPII_METRIC:  # PCKh is a percent already; the official table has Mean@0.1
+        low = (metrics.get("stats") or {}).get("PCKh@0.1")
+        value = (
+            f"MPII PCKh@0.5 {tb.fmt_num(ap, '{:.1f}')} % (PCKh@0.1 {tb.fmt_num(low, '{:.1f}')} %)"
+        )
+    else:
+        value = f"COCO keypoint AP {tb.fmt_num(ap)} ({tb.fmt_pct(ap)} %)"
+    return f"On {where}{scope}, the model reaches {value}{epochs}, evaluated on {boxes} {flip}."
 
 
 def headline(run: RunData) -> str:
@@ -83,29 +89,37 @@ def header_section(run: RunData, missing: Sequence[str]) -> list[Block]:
 
 
 def evaluation_section(run: RunData) -> list[Block]:
-    """COCOeval metrics, the protocols table and the per-joint accuracy."""
-    b = [Block("h2", "Evaluation (COCOeval)")]
+    """COCOeval (or MPII PCKh) metrics, the protocols table and the per-joint accuracy."""
     metrics = run.metrics
+    mpii = metric_kind_of(metrics) is MPII_METRIC
+    b = [Block("h2", "Evaluation (MPII PCKh)" if mpii else "Evaluation (COCOeval)")]
     if not metrics:
         return b + [not_run(rf.EVALUATION_NOTEBOOK)]
-    b.append(
-        Block(
-            "p",
-            f"Main protocol **{metrics.get('main_protocol')}**: all ten COCO keypoint "
-            "metrics in percent (AP averaged over OKS thresholds 0.50:0.95; APm / APl for "
-            "medium / large people; AR = average recall).",
-        )
+    what = (
+        "PCKh@0.5 in percent per joint group in the official layout (a joint is right "
+        "within half the head size, 0.6 x the head box diagonal; Mean leaves out pelvis and "
+        "thorax; Mean@0.1 is read at 0.11 as in the official code)."
+        if mpii
+        else "all ten COCO keypoint metrics in percent (AP averaged over OKS thresholds "
+        "0.50:0.95; APm / APl for medium / large people; AR = average recall)."
     )
+    b.append(Block("p", f"Main protocol **{metrics.get('main_protocol')}**: {what}"))
     b.append(Block("table", table=tb.coco_table(metrics.get("stats", {}))))
     b.append(Block("h3", "Flip test on / off, ground-truth vs detected boxes"))
     b.append(Block("table", table=tb.protocols_table(metrics.get("protocols", {}))))
-    b += figure_blocks(run, [(rf.FIG_PROTOCOLS, "AP per protocol")])
+    key = "PCKh" if mpii else "AP"
+    b += figure_blocks(run, [(rf.FIG_PROTOCOLS, f"{key} per protocol")])
     b.append(Block("h3", "Per-joint accuracy"))
+    share = (
+        MPII_METRIC.per_joint
+        if mpii
+        else "labeled joints predicted within keypoint similarity OKS_j >= 0.5"
+    )
     b.append(
         Block(
             "p",
-            "Share of labeled joints predicted within keypoint similarity OKS_j >= 0.5 "
-            "(ground-truth boxes), with the mean distance to the ground truth in pixels.",
+            f"Share of {share} (ground-truth boxes), with the mean distance to the ground "
+            "truth in pixels.",
         )
     )
     b.append(Block("table", table=tb.per_joint_table(metrics.get("per_joint", []))))
@@ -161,7 +175,8 @@ def training_section(run: RunData) -> list[Block]:
     b = [Block("h2", "Training")]
     if run.training:
         b.append(Block("table", table=tb.training_table(run.training)))
-    b += figure_blocks(run, [(rf.FIG_TRAINING_CURVES, "training loss and validation AP")])
+    key = (run.training or {}).get("metric", "AP")
+    b += figure_blocks(run, [(rf.FIG_TRAINING_CURVES, f"training loss and validation {key}")])
     if not run.training:
         b.append(not_run(rf.TRAINING_NOTEBOOK))
     return b

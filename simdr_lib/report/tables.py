@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from simdr_lib.data.dataset_kinds import MPII_METRIC, MetricKind, metric_kind_of
+
 COCO_COLUMNS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
 
@@ -116,13 +118,30 @@ def model_table(info: dict[str, Any]) -> Table:
 
 
 def coco_table(stats: dict[str, float]) -> Table:
-    """All ten COCOeval keypoint metrics (x 100)."""
+    """All ten COCOeval keypoint metrics (x 100); for MPII stats the official PCKh table."""
+    if metric_kind_of(stats) is MPII_METRIC:
+        return pckh_table(stats)
     cols = [c for c in COCO_COLUMNS if c in stats]
     return Table(cols, [[fmt_pct(stats[c]) for c in cols]])
 
 
+def pckh_table(stats: dict[str, float]) -> Table:
+    """The official MPII layout: Head, Shoulder, ..., Ankle, Mean, Mean@0.1 (percent)."""
+    from simdr_lib.engine.pckh import TABLE_NAMES
+
+    cols = [c for c in TABLE_NAMES if c in stats]
+    return Table(cols, [[fmt_num(stats[c], "{:.1f}") for c in cols]])
+
+
+def _metric_cell(kind: MetricKind, value: Any) -> str:
+    """A metric value in percent with one decimal (COCO fractions are scaled, PCKh is not)."""
+    return fmt_pct(value) if kind.full == 1.0 else fmt_num(value, "{:.1f}")
+
+
 def protocols_table(protocols: dict[str, dict[str, Any]]) -> Table:
-    """One row per evaluation protocol: boxes, flip test, people, AP ... AR, seconds."""
+    """One row per evaluation protocol: boxes, flip test, people, AP ... AR (or PCKh,
+    PCKh@0.1), seconds."""
+    kind = metric_kind_of(next(iter(protocols.values()), {}).get("stats"))
     rows = []
     for name, p in protocols.items():
         s = p.get("stats", {})
@@ -132,25 +151,28 @@ def protocols_table(protocols: dict[str, dict[str, Any]]) -> Table:
                 "GT" if p.get("use_gt_bbox") else "detected",
                 "on" if p.get("flip_test") else "off",
                 str(p.get("num_people", "-")),
-                *[fmt_pct(s.get(c)) for c in ("AP", "AP50", "AP75", "AR")],
+                *[_metric_cell(kind, s.get(c)) for c in kind.columns],
                 fmt_num(p.get("seconds"), "{:.1f}"),
             ]
         )
-    return Table(
-        ["protocol", "boxes", "flip", "people", "AP", "AP50", "AP75", "AR", "seconds"], rows
-    )
+    return Table(["protocol", "boxes", "flip", "people", *kind.columns, "seconds"], rows)
 
 
 def per_joint_table(rows: Sequence[Mapping[str, Any]]) -> Table:
-    """One row per joint type from :func:`simdr_lib.engine.oks.per_joint_accuracy` rows."""
+    """One row per joint type from :func:`simdr_lib.engine.protocols.per_joint_rows` rows
+    (COCO: OKS_j accuracy and mean OKS_j; MPII: PCKh@0.5 and mean error in head sizes)."""
+    mpii = bool(rows) and "mean_head_error" in rows[0]
+    head = ("visible", "PCKh@0.5 %", "mean error head sizes") if mpii else None
+    head = head or ("labeled", "accuracy (OKS_j>=0.5) %", "mean OKS_j")
+    second = "mean_head_error" if mpii else "mean_oks"
     return Table(
-        ["joint", "labeled", "accuracy (OKS_j>=0.5) %", "mean OKS_j", "mean error px"],
+        ["joint", *head, "mean error px"],
         [
             [
                 r["joint"],
                 str(r["count"]),
                 fmt_pct(r["accuracy"]),
-                fmt_num(r["mean_oks"]),
+                fmt_num(r.get(second)),
                 fmt_num(r["mean_error_px"], "{:.2f}"),
             ]
             for r in rows
@@ -164,7 +186,7 @@ def training_table(summary: dict[str, Any]) -> Table:
         ["epochs", str(summary.get("epochs_done", "-"))],
         ["final training loss", fmt_num(summary.get("final_loss"), "{:.5f}")],
         [
-            "best validation AP (epoch)",
+            f"best validation {summary.get('metric', 'AP')} (epoch)",
             f"{fmt_num(summary.get('best_ap'))} ({summary.get('best_epoch', '-')})",
         ],
         ["training time", fmt_duration(summary.get("train_time_s"))],

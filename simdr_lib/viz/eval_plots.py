@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simdr_lib.data.dataset_kinds import names_for_count
+from simdr_lib.data.dataset_kinds import (
+    COCO_METRIC,
+    MPII_METRIC,
+    metric_kind_of,
+    names_for_count,
+)
 from simdr_lib.viz.drawing import draw_markers, draw_skeleton, faded, joint_colors, zoom
 from simdr_lib.viz.figures import bin_axis, grid_shape, mpl_rgb, new_figure
 
@@ -19,10 +24,14 @@ if TYPE_CHECKING:
 
 
 def plot_per_joint(rows: Sequence[dict[str, Any]]) -> Figure:
-    """Per-joint accuracy bars (OKS_j >= 0.5 rate) with the mean error in px as text.
+    """Per-joint accuracy bars (OKS_j >= 0.5 rate, or PCKh@0.5 for MPII rows) with the mean
+    error in px as text.
 
-    ``rows`` as :func:`simdr_lib.report.per_joint_accuracy` returns them.
+    ``rows`` as :func:`simdr_lib.engine.protocols.per_joint_rows` returns them (MPII rows
+    carry ``mean_head_error``).
     """
+    mpii = bool(rows) and "mean_head_error" in rows[0]
+    kind = MPII_METRIC if mpii else COCO_METRIC
     fig = new_figure(8, 0.28 * max(len(rows), 4) + 1.0)
     ax = fig.subplots()
     names = [r["joint"] for r in rows]
@@ -37,21 +46,24 @@ def plot_per_joint(rows: Sequence[dict[str, Any]]) -> Figure:
     ax.invert_yaxis()
     ax.set_xlim(0, 1.3)  # room for the labels right of the bars
     ax.set_xticks(np.linspace(0, 1, 6))
-    ax.set_xlabel("fraction of labeled joints with keypoint similarity OKS_j >= 0.5")
+    ax.set_xlabel(f"fraction of {kind.per_joint}")
     ax.set_title("per-joint accuracy (GT boxes)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return fig
 
 
 def plot_protocols(
-    protocols: dict[str, dict[str, float]], keys: Sequence[str] = ("AP", "AP50", "AP75", "AR")
+    protocols: dict[str, dict[str, float]], keys: Sequence[str] | None = None
 ) -> Figure:
     """Grouped bars of ``keys`` for each evaluation protocol (flip on/off, GT/detected boxes).
 
-    Every bar carries its value (``-`` when missing), also a zero bar, whose label sits at the
-    base; the legend is outside the axes so it never covers a label, and when every value is
-    0 (an untrained model) the axes say so.
+    ``keys`` default to the stats' kind: COCO AP, AP50, AP75, AR (fractions) or MPII PCKh,
+    PCKh@0.1 (percent, axis 0-100). Every bar carries its value (``-`` when missing), also a
+    zero bar, whose label sits at the base; the legend is outside the axes so it never covers
+    a label, and when every value is 0 (an untrained model) the axes say so.
     """
+    kind = metric_kind_of(next(iter(protocols.values()), None))
+    keys = kind.columns if keys is None else keys
     fig = new_figure(8, 3.2)
     ax = fig.subplots()
     names = list(protocols)
@@ -61,15 +73,16 @@ def plot_protocols(
     for i, name in enumerate(names):
         vals = values[i]
         bars = ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, label=name)
-        labels = [f"{v:.3f}" if np.isfinite(v) else "-" for v in vals]
+        fmt = "{:.3f}" if kind.full == 1.0 else "{:.1f}"
+        labels = [fmt.format(v) if np.isfinite(v) else "-" for v in vals]
         ax.bar_label(bars, labels=labels, fontsize=6, padding=1)
     finite = values[np.isfinite(values)]
     if not finite.size or not finite.any():
         note = "all metrics are 0" if finite.size else "no metrics"
         ax.text(0.5, 0.6, note, transform=ax.transAxes, ha="center", color="0.4", fontsize=9)
     ax.set_xticks(x, list(keys))
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("COCO metric")
+    ax.set_ylim(0, 1.1 * kind.full)
+    ax.set_ylabel("COCO metric" if kind.full == 1.0 else "MPII PCKh (%)")
     if names:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.set_title("evaluation protocols", fontsize=10)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simdr_lib.data.dataset_kinds import metric_kind_of
 from simdr_lib.viz.figures import figure_png, new_figure
 
 if TYPE_CHECKING:
@@ -16,12 +17,13 @@ FEW_EPOCHS = 3  # up to this many epochs the curves are drawn as large, labelled
 
 
 def plot_training_curves(history: Sequence[dict[str, float]], title: str = "") -> Figure:
-    """Loss per epoch (left) and validation AP per evaluated epoch (right)."""
+    """Loss per epoch (left) and validation AP (MPII: PCKh@0.5 %) per evaluated epoch (right)."""
     fig = new_figure(11, 3.4)
     ax_loss, ax_ap = fig.subplots(1, 2)
     epochs = np.array([float(r.get("epoch", i + 1)) for i, r in enumerate(history)])
     loss = np.array([float(r.get("loss", np.nan)) for r in history])
     ap = np.array([float(r.get("AP", np.nan)) for r in history])
+    kind = metric_kind_of(history[-1] if history else None)  # MPII rows also hold "PCKh"
     # a run of one to three epochs is a few dots, not a line: big markers and their values
     few = len(epochs) <= FEW_EPOCHS
     ms = 7 if few else 3
@@ -40,7 +42,7 @@ def plot_training_curves(history: Sequence[dict[str, float]], title: str = "") -
         ax_ap.plot(epochs[ok], ap[ok], marker="o", ms=ms, color="#55a868")
         best = int(np.nanargmax(np.where(ok, ap, -np.inf)))
         ax_ap.annotate(
-            f"best {ap[best]:.3f}",
+            f"best {ap[best]:.3f}" if kind.full == 1.0 else f"best {ap[best]:.1f}",
             (epochs[best], ap[best]),
             xytext=(-10, 8),
             textcoords="offset points",
@@ -51,10 +53,10 @@ def plot_training_curves(history: Sequence[dict[str, float]], title: str = "") -
         ax_ap.text(
             0.5, 0.5, "not evaluated yet", ha="center", va="center", transform=ax_ap.transAxes
         )
-    ax_ap.set_ylim(0, 1)
+    ax_ap.set_ylim(0, kind.full)
     ax_ap.set_xlabel("epoch")
-    ax_ap.set_ylabel("COCO AP (val)")
-    ax_ap.set_title("validation AP", fontsize=10)
+    ax_ap.set_ylabel(f"{kind.name} (val)")
+    ax_ap.set_title(f"validation {kind.key}", fontsize=10)
     for ax in (ax_loss, ax_ap):
         ax.grid(alpha=0.3)
         if len(epochs):
