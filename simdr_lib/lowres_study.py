@@ -186,6 +186,12 @@ def run_study(
     from simdr_lib.engine.train import train
 
     settings = settings.validate()
+    base = _cell_config(settings.heads[0], settings.sizes[0], settings.seeds[0], settings, Path())
+    if base.data.dataset != "coco":  # its rows, table and plots are COCO AP / AP75
+        raise ConfigError(
+            f"{settings.config}: the low-resolution study compares COCO AP; data.dataset "
+            f"{base.data.dataset} is not supported by it yet (use a COCO config)"
+        )
     out = Path(out_dir)
     save_dir = Path(checkpoints_dir) if checkpoints_dir is not None else out / "checkpoints"
     path = out / STUDY_FILE

@@ -107,3 +107,22 @@ def test_headline_and_plots_of_an_mpii_run() -> None:
     history = [{"epoch": 1, "loss": 0.1, "AP": 40.0, "PCKh": 40.0}]
     curves = plot_training_curves(history).axes[1]
     assert curves.get_ylim()[1] == pytest.approx(100.0) and "PCKh" in curves.get_ylabel()
+
+
+def test_export_metadata_of_an_mpii_model_has_its_joints_pairs_and_limbs() -> None:
+    from simdr_lib.deploy.infer_config import infer_config_from_cfg
+    from simdr_lib.keypoints_mpii import MPII_FLIP_PAIRS, MPII_KEYPOINT_NAMES, MPII_SKELETON
+
+    info = infer_config_from_cfg(load_config(DEMO), "model.json")
+    assert info.joint_names == MPII_KEYPOINT_NAMES
+    assert info.flip_pairs == MPII_FLIP_PAIRS and info.skeleton == MPII_SKELETON
+
+
+def test_lowres_study_refuses_an_mpii_config_in_one_line(tmp_path: Path) -> None:
+    from simdr_lib.errors import ConfigError
+    from simdr_lib.lowres_study import StudySettings, run_study
+
+    settings = StudySettings(config=str(DEMO), sizes=((32, 32),), heads=("simdr",), seeds=(0,))
+    with pytest.raises(ConfigError, match="demo_tiny_mpii.yml: the low-resolution study"):
+        run_study(settings, tmp_path, log=None)
+    assert not list(tmp_path.iterdir())

@@ -121,13 +121,14 @@ def infer_config_from_cfg(cfg: Any, model_file: str, onnx_file: str = "") -> Inf
     """The deployment description of a training :class:`~simdr_lib.config.Config`."""
     import paddle
 
+    from simdr_lib.data import dataset_kinds as kinds
     from simdr_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from simdr_lib.keypoints import COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_SKELETON
 
-    k = cfg.model.num_joints
-    if k == len(COCO_KEYPOINT_NAMES):
-        names, pairs, skeleton = COCO_KEYPOINT_NAMES, COCO_FLIP_PAIRS, COCO_SKELETON
-    else:  # non-COCO joint sets: no names or pairs known (flip test then only mirrors)
+    k, dataset = cfg.model.num_joints, cfg.data.dataset
+    if k == len(kinds.joint_names_for(dataset)):  # COCO 17 or MPII 16 joints
+        names = kinds.joint_names_for(dataset)
+        pairs, skeleton = kinds.flip_pairs_for(dataset), kinds.skeleton_for(dataset)
+    else:  # other joint sets: no names or pairs known (flip test then only mirrors)
         names, pairs, skeleton = tuple(f"joint_{i}" for i in range(k)), (), ()
     return InferConfig(
         codec_settings=cfg.codec,
