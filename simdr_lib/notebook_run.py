@@ -27,6 +27,8 @@ from simdr_lib.paths import chdir_to_project_root, project_root, resolve
 
 DEFAULT_CONFIG = "configs/demo_tiny.yml"
 DEFAULT_RUN = "demo"
+#: ``data.dataset`` -> the CPU demo config the parameter ``dataset`` picks for it
+DEMO_CONFIGS = {"coco": DEFAULT_CONFIG, "mpii": "configs/demo_tiny_mpii.yml"}
 #: the parameters every notebook declares and :func:`start_notebook` reads, in its order
 RUN_PARAMETERS = (
     "config",
@@ -36,6 +38,7 @@ RUN_PARAMETERS = (
     "device",
     "overrides",
     "reports_dir",
+    "dataset",
 )
 
 
@@ -54,6 +57,28 @@ def run_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
     return {name: namespace[name] for name in RUN_PARAMETERS}
 
 
+def config_file(
+    config: str | os.PathLike = DEFAULT_CONFIG, dataset: str = "", root: Path | None = None
+) -> Path:
+    """The config file a run reads: ``config`` resolved against ``root`` (the project root).
+
+    A non-empty ``dataset`` (``coco`` | ``mpii``) with ``config`` left at
+    :data:`DEFAULT_CONFIG` picks that dataset's demo config (:data:`DEMO_CONFIGS`); an
+    explicit ``config`` is kept (:func:`notebook_config` checks that it fits ``dataset``).
+    An unknown ``dataset`` raises ConfigError.
+    """
+    root = Path(root) if root is not None else project_root()
+    if dataset and dataset not in DEMO_CONFIGS:
+        raise ConfigError(
+            f"parameter dataset {dataset!r}: expected {' or '.join(DEMO_CONFIGS)} "
+            "(or empty: the config's data.dataset)"
+        )
+    path = resolve(config, root)
+    if dataset and path == resolve(DEFAULT_CONFIG, root):
+        path = resolve(DEMO_CONFIGS[dataset], root)
+    return path
+
+
 def notebook_config(
     config: str | os.PathLike = DEFAULT_CONFIG,
     run_name: str = DEFAULT_RUN,
@@ -62,9 +87,14 @@ def notebook_config(
     device: str = "auto",
     overrides: dict[str, Any] | list[str] | str | None = None,
     root: Path | None = None,
+    *,
+    dataset: str = "",
 ) -> Config:
     """The run's config from notebook parameters.
 
+    The file is :func:`config_file` of ``config`` and ``dataset``: ``dataset`` ``mpii``
+    alone reads the MPII demo config; with any other config ``dataset`` must equal its
+    ``data.dataset`` (ConfigError otherwise).
     ``config`` and ``data_root`` are resolved against the project root. ``run_name`` becomes
     ``cfg.name`` (checkpoints go to ``<train.save_dir>/<run_name>/``). A non-empty
     ``data_root`` points at an existing COCO-format folder and turns off data generation
@@ -88,7 +118,14 @@ def notebook_config(
             raise ConfigError(f"parameter epochs must be an integer >= 0, got {epochs!r}")
         values["train.epochs"] = int(epochs)
     values.update(extra)
-    return load_config(resolve(config, root), values)
+    path = config_file(config, dataset, root)
+    cfg = load_config(path, values)
+    if dataset and cfg.data.dataset != dataset:
+        raise ConfigError(
+            f"parameter dataset {dataset!r} but {_rel(path, root)} has data.dataset "
+            f"{cfg.data.dataset}: give a config with data.dataset {dataset} or leave dataset empty"
+        )
+    return cfg
 
 
 @dataclass
@@ -188,6 +225,7 @@ def start_notebook(
     device: str = "auto",
     overrides: dict[str, Any] | list[str] | str | None = None,
     reports_dir: str | os.PathLike = "reports",
+    dataset: str = "",
     *,
     quiet: bool = False,
 ) -> NotebookRun:
@@ -202,8 +240,8 @@ def start_notebook(
     from simdr_lib.viz import use_headless_backend
 
     if isinstance(config, Mapping):
-        given = (run_name, data_root, epochs, device, overrides, reports_dir)
-        if given != (DEFAULT_RUN, "", 0, "auto", None, "reports"):
+        given = (run_name, data_root, epochs, device, overrides, reports_dir, dataset)
+        if given != (DEFAULT_RUN, "", 0, "auto", None, "reports", ""):
             raise TypeError("start_notebook: give the parameters as one mapping or one by one")
         return start_notebook(notebook, **run_parameters(config), quiet=quiet)
 
@@ -211,7 +249,9 @@ def start_notebook(
     warnings.filterwarnings("ignore", category=UserWarning, module=r"paddle\.")
     root = chdir_to_project_root()
     use_headless_backend()
-    cfg = notebook_config(config, run_name, data_root, epochs, device, overrides, root)
+    cfg = notebook_config(
+        config, run_name, data_root, epochs, device, overrides, root, dataset=dataset
+    )
     report_dir = resolve(reports_dir, root) / cfg.name
     report_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, report_dir / rpt.CONFIG_FILE)

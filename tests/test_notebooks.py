@@ -20,7 +20,7 @@ from helpers.pipeline_run import tiny_parameters
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: what `simdr pipeline` runs by default (the long studies run only when named)
 PIPELINE = [p for p in NOTEBOOKS if p.stem != "08_lowres_study"]
-COMMON_PARAMETERS = {"config", "data_root", "run_name", "epochs", "device", "overrides"}
+COMMON_PARAMETERS = {"config", "dataset", "data_root", "run_name", "epochs", "device", "overrides"}
 MAX_CELL_LINES = 15
 
 
@@ -63,6 +63,7 @@ def test_notebook_has_one_parameters_cell_with_the_common_parameters(path: Path)
     declared = notebook_parameters(path)
     assert COMMON_PARAMETERS <= set(declared), f"{path.name}: missing parameters"
     assert declared["config"] == "configs/demo_tiny.yml" and declared["epochs"] == 0
+    assert declared["dataset"] == ""  # the config's data.dataset
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -137,6 +138,7 @@ def test_start_notebook_reads_only_the_run_parameters_from_a_namespace(
         "device": "cpu",
         "overrides": {"train.save_dir": str(tmp_path / "ckpt")},
         "reports_dir": str(tmp_path / "reports"),
+        "dataset": "",
         "num_samples": 4,  # a notebook's own parameter: not read
         "In": [],  # IPython's names: not read
     }
@@ -152,10 +154,65 @@ def test_start_notebook_names_a_missing_parameter_and_refuses_mixed_arguments() 
     from simdr_lib.notebook_run import start_notebook
 
     namespace = {"config": "configs/demo_tiny.yml", "run_name": "x", "data_root": ""}
-    with pytest.raises(ConfigError, match=r"parameters epochs, device, overrides, reports_dir"):
+    with pytest.raises(
+        ConfigError, match=r"parameters epochs, device, overrides, reports_dir, dataset not"
+    ):
         start_notebook("02_model", namespace, quiet=True)
     with pytest.raises(TypeError, match="one mapping or one by one"):
         start_notebook("02_model", dict(namespace, epochs=0), run_name="y", quiet=True)
+    with pytest.raises(TypeError, match="one mapping or one by one"):
+        start_notebook("02_model", dict(namespace, epochs=0), dataset="mpii", quiet=True)
+
+
+def test_dataset_parameter_picks_the_demo_config_of_that_dataset() -> None:
+    from simdr_lib.notebook_run import DEFAULT_CONFIG, config_file
+
+    assert config_file(DEFAULT_CONFIG, "", ROOT) == ROOT / "configs/demo_tiny.yml"
+    assert config_file(DEFAULT_CONFIG, "coco", ROOT) == ROOT / "configs/demo_tiny.yml"
+    assert config_file(DEFAULT_CONFIG, "mpii", ROOT) == ROOT / "configs/demo_tiny_mpii.yml"
+    assert config_file(ROOT / DEFAULT_CONFIG, "mpii", ROOT) == ROOT / "configs/demo_tiny_mpii.yml"
+    explicit = "configs/simdr_hrnet_w32_256x256_mpii.yml"
+    assert config_file(explicit, "mpii", ROOT) == ROOT / explicit
+    assert config_file(explicit, "", ROOT) == ROOT / explicit
+
+
+def test_dataset_parameter_that_contradicts_the_config_or_is_unknown_is_refused() -> None:
+    from simdr_lib.errors import ConfigError
+    from simdr_lib.notebook_run import config_file, notebook_config
+
+    with pytest.raises(
+        ConfigError,
+        match=r"^parameter dataset 'mpii' but configs/simdr_hrnet_w32_256x192.yml has "
+        r"data.dataset coco: ",
+    ):
+        notebook_config("configs/simdr_hrnet_w32_256x192.yml", dataset="mpii", root=ROOT)
+    with pytest.raises(ConfigError, match=r"'coco' but configs/demo_tiny_mpii.yml .* mpii"):
+        notebook_config("configs/demo_tiny_mpii.yml", dataset="coco", root=ROOT)
+    assert notebook_config("configs/demo_tiny_mpii.yml", dataset="mpii", root=ROOT).name
+    for bad in ("MPII", "lsp"):
+        with pytest.raises(ConfigError, match=rf"dataset '{bad}': expected coco or mpii"):
+            config_file("configs/demo_tiny.yml", bad, ROOT)
+        with pytest.raises(ConfigError, match="expected coco or mpii"):
+            notebook_config(dataset=bad, root=ROOT)
+
+
+def test_start_notebook_with_dataset_mpii_runs_the_mpii_demo_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from simdr_lib.notebook_run import start_notebook
+
+    monkeypatch.chdir(ROOT / "notebooks")
+    run = start_notebook(
+        "02_model",
+        run_name="nbmpii",
+        overrides={"train.save_dir": str(tmp_path / "ckpt")},
+        reports_dir=str(tmp_path / "reports"),
+        dataset="mpii",
+        quiet=True,
+    )
+    assert run.cfg.data.dataset == "mpii" and run.cfg.model.num_joints == 16
+    assert Path(run.cfg.source.split(" (")[0]).name == "demo_tiny_mpii.yml"
+    assert "dataset: mpii" in (run.report_dir / "config.yml").read_text()
 
 
 def _markdown(path: Path) -> list[str]:

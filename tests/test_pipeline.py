@@ -278,6 +278,31 @@ def test_cli_pipeline_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown notebook parameter 'epoch'" in capsys.readouterr().err
 
 
+def test_dataset_mpii_alone_runs_and_fingerprints_the_mpii_demo_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from simdr_lib.cli import main
+    from simdr_lib.pipeline.driver import _plan, _start
+    from simdr_lib.pipeline.state import RunState, sha256
+
+    out = io.StringIO()
+    params = {"dataset": "mpii", "run_name": "m", "reports_dir": str(tmp_path / "reports")}
+    job = _plan(params, ["01_data_prep"], ROOT, out, False, "python3", 1.0)
+    assert job.config == ROOT / "configs" / "demo_tiny_mpii.yml"
+    assert job.config_hash == sha256(job.config) != sha256(ROOT / "configs" / "demo_tiny.yml")
+    state = RunState.new("m", job.params, job.config_hash, job.ckpt_dir, job.names)
+    _start(job, state, job.names, [])
+    assert "(config configs/demo_tiny_mpii.yml, kernel " in out.getvalue()
+    assert main(["pipeline", "--list", "-p", "dataset", "mpii"]) == 0
+    assert "config file: configs/demo_tiny_mpii.yml" in capsys.readouterr().out
+    explicit = dict(params, config="configs/simdr_hrnet_w32_256x256_mpii.yml")
+    job = _plan(explicit, ["01_data_prep"], ROOT, None, False, "python3", 1.0)
+    assert job.config == ROOT / "configs" / "simdr_hrnet_w32_256x256_mpii.yml"
+    with pytest.raises(ConfigError, match="dataset 'lsp': expected coco or mpii"):
+        run_pipeline(dict(params, dataset="lsp"), stream=None)
+    assert not (tmp_path / "reports" / "m" / "01_data_prep.ipynb").exists()
+
+
 def test_run_state_file_round_trips_unchanged(tmp_path: Path) -> None:
     from simdr_lib.pipeline.state import RunState
 

@@ -10,10 +10,11 @@ from typing import Any
 from simdr_lib.cli_args import add_opt_arg
 from simdr_lib.config import parse_overrides
 from simdr_lib.errors import ConfigError
-from simdr_lib.notebook_run import DEFAULT_CONFIG, DEFAULT_RUN
+from simdr_lib.notebook_run import DEFAULT_CONFIG, DEFAULT_RUN, _rel
 from simdr_lib.paths import project_root
 from simdr_lib.pipeline.driver import run_pipeline
 from simdr_lib.pipeline.params import list_notebooks, resolve_parameters
+from simdr_lib.pipeline.run_folder import run_config_file
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
@@ -27,10 +28,12 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
             "again with the same run name resumes at the first notebook not completed."
         ),
         epilog=(
-            "parameters (-p NAME VALUE): config, data_root, run_name, epochs (0 = config), "
+            "parameters (-p NAME VALUE): config, dataset (coco|mpii: with the default config, "
+            "mpii runs configs/demo_tiny_mpii.yml), data_root, run_name, epochs (0 = config), "
             "device (auto|cpu|gpu), overrides ('{train.batch_size: 16}'), reports_dir, and "
             "per-notebook ones (num_samples, resume, num_crops, worst_k); --list shows them. "
-            "Example: simdr pipeline -p epochs 3 --run quick"
+            "Examples: simdr pipeline -p epochs 3 --run quick; "
+            "simdr pipeline -p dataset mpii --run mpii"
         ),
     )
     p.add_argument(
@@ -85,6 +88,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         for book in books:
             print(f"{book.stem}: {', '.join(declared[book.stem])}")
         print("values: " + json.dumps(merged))
+        print(f"config file: {_rel(run_config_file(merged, root), root)}")
         return 0
     try:
         run_pipeline(params, notebooks=args.notebooks, force=args.force, show_output=not args.quiet)

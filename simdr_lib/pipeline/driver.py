@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from simdr_lib import report as rpt
-from simdr_lib.notebook_run import DEFAULT_CONFIG, _rel
+from simdr_lib.notebook_run import _rel
 from simdr_lib.paths import project_root, resolve
 from simdr_lib.pipeline.kernel import (
     KERNEL_LOG,
@@ -29,7 +29,13 @@ from simdr_lib.pipeline.kernel import (
     describe_failure,
 )
 from simdr_lib.pipeline.params import PipelineError, list_notebooks, resolve_parameters
-from simdr_lib.pipeline.run_folder import check_weights_files, checkpoint_dir, clear_run, param_diff
+from simdr_lib.pipeline.run_folder import (
+    check_weights_files,
+    checkpoint_dir,
+    clear_run,
+    param_diff,
+    run_config_file,
+)
 from simdr_lib.pipeline.state import RunState, now, sha256
 from simdr_lib.report import run_files
 from simdr_lib.run_lock import RunLock
@@ -57,6 +63,7 @@ class _Job:
     declared: dict[str, dict[str, Any]]
     run_dir: Path
     ckpt_dir: Path
+    config: Path
     config_hash: str
     say: Callable[[str], None]
     stream: IO[str] | None
@@ -87,8 +94,9 @@ def run_pipeline(
     """Execute the numbered notebooks for one run; see :mod:`simdr_lib.pipeline`.
 
     Args:
-        parameters: notebook parameters (``config``, ``run_name``, ``data_root``, ``epochs``,
-            ``device``, ``overrides``, ``reports_dir``, ...); unknown names are refused.
+        parameters: notebook parameters (``config``, ``dataset``, ``run_name``, ``data_root``,
+            ``epochs``, ``device``, ``overrides``, ``reports_dir``, ...); unknown names are
+            refused.
         notebooks: the notebook stems to run (default: 01..07, not the on-request studies).
         force: delete the run's report folder and its checkpoints and run every notebook.
         root: project root (default: found from the cwd).
@@ -141,6 +149,7 @@ def _plan(
     root = Path(root).resolve() if root is not None else project_root()
     books = list_notebooks(root, notebooks)
     params, declared = resolve_parameters(parameters, books)
+    config = run_config_file(params, root)
     return _Job(
         root=root,
         books=books,
@@ -148,7 +157,8 @@ def _plan(
         declared=declared,
         run_dir=resolve(params.get("reports_dir", "reports"), root) / params["run_name"],
         ckpt_dir=checkpoint_dir(params, root),
-        config_hash=sha256(resolve(params.get("config", DEFAULT_CONFIG), root)),
+        config=config,
+        config_hash=sha256(config),
         say=(lambda msg: print(msg, file=stream, flush=True)) if stream else (lambda msg: None),
         stream=stream,
         show_output=show_output,
@@ -220,7 +230,7 @@ def _start(job: _Job, state: RunState, todo: list[str], skipped: list[str]) -> N
     state.write(job.state_path)
     job.say(
         f"simdr pipeline: run '{job.params['run_name']}' -> {_rel(job.run_dir, job.root)}/ "
-        f"(config {job.params.get('config')}, kernel {Path(sys.executable)})"
+        f"(config {_rel(job.config, job.root)}, kernel {Path(sys.executable)})"
     )
     if skipped:
         job.say(f"resuming: {len(skipped)} notebook(s) already completed ({', '.join(skipped)})")

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from simdr_lib import report as rpt
 from simdr_lib.config import load_config, parse_overrides
 from simdr_lib.errors import SimdrError
-from simdr_lib.notebook_run import DEFAULT_CONFIG, _rel, notebook_config
+from simdr_lib.notebook_run import DEFAULT_CONFIG, _rel, config_file, notebook_config
 from simdr_lib.paths import resolve
 from simdr_lib.pipeline.params import PipelineError
 from simdr_lib.pipeline.state import RunState
@@ -24,6 +24,15 @@ def param_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
     keys = sorted(set(old) | set(new))
     diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
     return "; ".join(diffs)
+
+
+def run_config_file(params: dict[str, Any], root: Path) -> Path:
+    """The config file the run's notebooks read: :func:`config_file` of its parameters.
+
+    ``dataset`` picks the dataset's demo config when ``config`` is the default. An unknown
+    ``dataset`` raises ConfigError before anything runs.
+    """
+    return config_file(params.get("config", DEFAULT_CONFIG), params.get("dataset", ""), root)
 
 
 def check_weights_files(params: dict[str, Any], root: Path) -> None:
@@ -38,6 +47,7 @@ def check_weights_files(params: dict[str, Any], root: Path) -> None:
             params["run_name"],
             overrides=params.get("overrides"),
             root=root,
+            dataset=params.get("dataset", ""),
         )
     except SimdrError:
         return
@@ -55,10 +65,7 @@ def checkpoint_dir(params: dict[str, Any], root: Path) -> Path:
     the error in its executed copy, like any other notebook failure.
     """
     try:
-        cfg = load_config(
-            resolve(params.get("config", DEFAULT_CONFIG), root),
-            parse_overrides(params.get("overrides")),
-        )
+        cfg = load_config(run_config_file(params, root), parse_overrides(params.get("overrides")))
         save_dir = cfg.train.save_dir
     except SimdrError:
         save_dir = "checkpoints"
