@@ -145,6 +145,11 @@ class NotebookRun:
         return not self.headless
 
     @property
+    def config_file(self) -> Path:
+        """The YAML file the run's config was read from (before overrides)."""
+        return Path(self.cfg.source.split(" (")[0])
+
+    @property
     def figures_dir(self) -> Path:
         return self.report_dir / rpt.FIGURES_DIR
 
@@ -265,7 +270,7 @@ def start_notebook(
     )
     if not quiet:
         print(
-            f"{notebook}: run '{cfg.name}', config {_rel(Path(cfg.source.split(' (')[0]), root)}, "
+            f"{notebook}: run '{cfg.name}', config {_rel(run.config_file, root)}, "
             f"data {cfg.data.root}, device {cfg.device}, epochs {cfg.train.epochs}; "
             f"outputs {_rel(report_dir, root)}/"
         )
