@@ -385,3 +385,32 @@ def test_second_run_resumes_from_the_first_notebook_not_completed(tiny_run, smal
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.glob("0[1-5]_*.ipynb")} == before
     assert (run_dir / "report.html").is_file()
     assert json.loads(state_path.read_text())["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_running_one_notebook_of_a_finished_run_keeps_the_others_results(
+    tiny_run, small_dataset
+) -> None:
+    """``--notebooks 05_export`` on a completed run: 05 reruns, every other result stays."""
+    from simdr_lib.pipeline import run_pipeline
+
+    _, tmp, _ = tiny_run
+    run_dir = tmp / "reports" / "tiny"
+    params = tiny_parameters(small_dataset, tmp)
+    others = sorted(
+        p.relative_to(run_dir).as_posix()
+        for p in [*run_dir.glob("*.json"), *run_dir.glob("figures/0[1-46]_*.png")]
+        if p.name not in ("export.json", "pipeline_state.json", "report.json")
+    )
+    assert "metrics.json" in others and "figures/04_per_joint.png" in others
+    before = {name: (run_dir / name).stat().st_mtime_ns for name in others}
+
+    from simdr_lib.pipeline.params import notebook_parameters
+
+    declared = notebook_parameters(ROOT / "notebooks" / "05_export.ipynb")
+    common = {k: v for k, v in params.items() if k in declared}  # 05 refuses the others
+    one = run_pipeline(common, notebooks=["05_export"], stream=None)
+    assert one.executed == ["05_export"]
+    assert {name: (run_dir / name).stat().st_mtime_ns for name in others} == before
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["complete"] is True and report["AP"] is not None

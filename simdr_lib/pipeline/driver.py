@@ -179,8 +179,12 @@ def _current_state(job: _Job, force: bool) -> RunState:
         state = None
     elif state is not None:
         params = rpt.to_jsonable(job.params)
-        if state.parameters != params or state.config_sha256 != job.config_hash:
-            diff = param_diff(state.parameters, params) or "config file changed"
+        # a run of other notebooks declares other parameters: compare the ones both know
+        common = set(state.parameters) & set(params)
+        old = {k: v for k, v in state.parameters.items() if k in common}
+        new = {k: v for k, v in params.items() if k in common}
+        if old != new or state.config_sha256 != job.config_hash:
+            diff = param_diff(old, new) or "config file changed"
             if state.completed() or job.ckpt_dir.exists():
                 raise PipelineError(
                     f"{_rel(job.run_dir, job.root)} was run with other parameters ({diff}); add "
@@ -223,7 +227,10 @@ def _already_complete(job: _Job, state: RunState, skipped: list[str]) -> Pipelin
 def _start(job: _Job, state: RunState, todo: list[str], skipped: list[str]) -> None:
     """Remove the report and every output of the notebooks to run, mark the run running."""
     rpt.remove_report(job.run_dir)
-    rpt.remove_stale_outputs(job.run_dir, todo, job.names)  # nothing of an earlier run survives
+    # nothing of an earlier run of these notebooks, or of deleted ones, survives; the outputs
+    # of notebooks outside this selection (``--notebooks 05_export``) stay
+    existing = [p.stem for p in list_notebooks(job.root, None, on_request=True)]
+    rpt.remove_stale_outputs(job.run_dir, todo, existing)
     for name in todo:
         state.notebooks[name] = {"status": "pending"}
     state.status, state.started = "running", now()

@@ -21,17 +21,20 @@ class PipelineError(SimdrError):
     """A notebook failed, or the run folder does not fit the request (one line)."""
 
 
-def list_notebooks(root: Path | None = None, names: Sequence[str] | None = None) -> list[Path]:
+def list_notebooks(
+    root: Path | None = None, names: Sequence[str] | None = None, on_request: bool = False
+) -> list[Path]:
     """``notebooks/NN_*.ipynb`` in order: ``names`` (stems) if given, else the default set.
 
-    The default set leaves out :data:`ON_REQUEST_NOTEBOOKS` (long studies).
+    The default set leaves out :data:`ON_REQUEST_NOTEBOOKS` (long studies) unless
+    ``on_request`` (then: every numbered notebook).
     """
     folder = (root or project_root()) / "notebooks"
     books = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if p.is_file())
     if not books:
         raise PipelineError(f"{folder}: no numbered notebooks (NN_name.ipynb)")
     if not names:
-        return [p for p in books if p.stem not in ON_REQUEST_NOTEBOOKS]
+        return [p for p in books if on_request or p.stem not in ON_REQUEST_NOTEBOOKS]
     by_stem = {p.stem: p for p in books}
     unknown = [n for n in names if n not in by_stem]
     if unknown:
