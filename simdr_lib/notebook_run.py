@@ -110,7 +110,9 @@ def notebook_config(
     if data_root:
         folder = resolve(data_root, root)
         if not folder.is_dir():
-            raise DataError(f"data_root {folder}: no such folder (a COCO- or MPII-format dataset root)")
+            raise DataError(
+                f"data_root {folder}: no such folder (a COCO- or MPII-format dataset root)"
+            )
         values["data.root"] = str(folder)
         values["data.synthetic"] = False
     if epochs:

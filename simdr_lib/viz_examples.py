@@ -104,15 +104,15 @@ def person_probs(
     Computed as the evaluation computes them (same crop, softmax, ``flip_test``), for the few
     people a figure shows: the saved predictions hold no probabilities.
     """
+    from simdr_lib.data.dataset_kinds import flip_pairs_for
     from simdr_lib.engine.predict import dynamic_prob_fn, predict_crops, probability_model
     from simdr_lib.factory import codec_from_config
-    from simdr_lib.keypoints import COCO_FLIP_PAIRS
 
     images = np.stack([item["image"] for item in crop_items(cfg, records, indices)])
     prob_fn = dynamic_prob_fn(probability_model(model, cfg.model.head))
     codec = codec_from_config(cfg)
     _, _, probs = predict_crops(
-        prob_fn, images.astype(np.float32), codec, flip_test, COCO_FLIP_PAIRS
+        prob_fn, images.astype(np.float32), codec, flip_test, flip_pairs_for(cfg.data.dataset)
     )
     return np.asarray(probs[0]), np.asarray(probs[1])
 
@@ -151,13 +151,22 @@ def distribution_example(
 
 
 def worst_case_examples(
-    cfg: Config, records: Sequence[Any], predictions: Any, oks: np.ndarray, k: int = 8
+    cfg: Config,
+    records: Sequence[Any],
+    predictions: Any,
+    scores: np.ndarray,
+    k: int = 8,
+    metric: str = "OKS",
 ) -> dict[str, Any]:
-    """Arguments for :func:`simdr_lib.viz.plot_worst_cases`: the ``k`` lowest-OKS people."""
+    """Arguments for :func:`simdr_lib.viz.plot_worst_cases`: the ``k`` lowest-scored people.
+
+    ``scores`` (N,) per person, 1 = perfect, named ``metric`` in the titles (``OKS`` or
+    ``PCKh``, :func:`simdr_lib.engine.protocols.person_scores`).
+    """
     from simdr_lib.data import transforms as T
 
-    order = worst_first(oks)[:k]
-    order = [i for i in order if np.isfinite(oks[i])]
+    order = worst_first(scores)[:k]
+    order = [i for i in order if np.isfinite(scores[i])]
     items = crop_items(cfg, records, order)
     out: dict[str, list[Any]] = {
         "crops": [],
@@ -174,28 +183,33 @@ def worst_case_examples(
         )
         out["pred_keypoints"].append(T.affine_points(predictions.keypoints_img[i], matrix))
         out["pred_scores"].append(predictions.scores[i])
-        out["titles"].append(f"image {records[i].image_id}: OKS {oks[i]:.2f}")
+        out["titles"].append(f"image {records[i].image_id}: {metric} {scores[i]:.2f}")
     return out
 
 
 def save_visualization(
-    run: NotebookRun, records: Sequence[Any], oks: np.ndarray, k: int = 8
+    run: NotebookRun, records: Sequence[Any], scores: np.ndarray, k: int = 8, metric: str = "OKS"
 ) -> dict[str, Any]:
-    """``visualization.json``: per-person OKS summary and the worst people."""
-    finite = oks[np.isfinite(oks)]
-    order = worst_first(oks)[:k]
+    """``visualization.json``: the summary of the per-person ``scores`` (N,) and the worst people.
+
+    ``metric`` names the score (``OKS`` | ``PCKh``, 0-1 both); the summary is stored under
+    ``"scores"`` with ``"metric"`` beside it.
+    """
+    finite = scores[np.isfinite(scores)]
+    order = worst_first(scores)[:k]
     info = {
-        "num_people": int(len(oks)),
-        "oks": {
+        "num_people": int(len(scores)),
+        "metric": metric,
+        "scores": {
             "mean": float(finite.mean()) if finite.size else None,
             "median": float(np.median(finite)) if finite.size else None,
             "min": float(finite.min()) if finite.size else None,
             "share_above_0.5": float(np.mean(finite >= 0.5)) if finite.size else None,
         },
         "worst": [
-            {"index": i, "image_id": int(records[i].image_id), "oks": float(oks[i])}
+            {"index": i, "image_id": int(records[i].image_id), "score": float(scores[i])}
             for i in order
-            if np.isfinite(oks[i])
+            if np.isfinite(scores[i])
         ],
     }
     run.save_json(rpt.VISUALIZATION_FILE, info)

@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from simdr_lib.keypoints import COCO_KEYPOINT_NAMES
-
 
 def label_explorer(k: float = 2.0, sigma: float = 2.0, **plot_args: Any) -> Any:
     """Sliders ``k`` (bins per pixel) and ``sigma`` (bins) over :func:`plot_labels`.
@@ -55,18 +53,25 @@ def live_figure(controls: Sequence[Any], draw: Any) -> Any:
 
 
 def person_options(
-    records: Sequence[Any], oks: np.ndarray | None = None, limit: int = 300
+    records: Sequence[Any],
+    scores: np.ndarray | None = None,
+    limit: int = 300,
+    metric: str = "OKS",
 ) -> list[tuple[str, int]]:
-    """Dropdown entries ``(label, index)``: lowest OKS first when ``oks`` is given."""
+    """Dropdown entries ``(label, index)``: lowest score first when ``scores`` (N,) is given.
+
+    ``metric`` names the score in the labels (``OKS`` | ``PCKh``).
+    """
     n = len(records)
     order = list(range(n))
-    if oks is not None:
+    if scores is not None:
         from simdr_lib.engine.oks import worst_first
 
-        order = worst_first(oks)
+        order = worst_first(scores)
     out = []
     for i in order[:limit]:
-        score = "" if oks is None or not np.isfinite(oks[i]) else f", OKS {oks[i]:.2f}"
+        finite = scores is not None and np.isfinite(scores[i])
+        score = f", {metric} {scores[i]:.2f}" if finite else ""
         out.append((f"person {i} (image {records[i].image_id}{score})", i))
     return out
 
@@ -92,16 +97,19 @@ def distribution_explorer(
     cfg: Any,
     records: Sequence[Any],
     predictions: Any,
-    oks: np.ndarray | None = None,
-    names: Sequence[str] = COCO_KEYPOINT_NAMES,
+    scores: np.ndarray | None = None,
+    names: Sequence[str] | None = None,
     model: Any = None,
     flip_test: bool = True,
+    metric: str = "OKS",
 ) -> Any:
     """A widget (person x joint -> crop + x / y distributions) for a GT-box evaluation.
 
     With ``model`` a chosen person's probabilities are computed on demand
     (:func:`~simdr_lib.viz_examples.person_probs`, ``flip_test`` as in the evaluation);
     without, ``predictions`` must hold them (``evaluate_model(..., keep_probs=True)``).
+    ``scores`` (N,) order the people worst first (named ``metric``); ``names`` default to the
+    joint names of ``cfg.data.dataset``.
     """
     import ipywidgets as w
 
@@ -110,7 +118,12 @@ def distribution_explorer(
 
     if model is None and len(getattr(predictions, "probs", ())) < 2:
         raise ValueError("predictions hold no x / y probabilities (keep_probs=True, SimDR head)")
-    person = w.Dropdown(options=person_options(records, oks), description="person")
+    if names is None:
+        from simdr_lib.data.dataset_kinds import joint_names_for
+
+        names = joint_names_for(cfg.data.dataset)
+    options = person_options(records, scores, metric=metric)
+    person = w.Dropdown(options=options, description="person")
     joint = w.Dropdown(
         options=[("all joints", -1)] + [(n, j) for j, n in enumerate(names)], description="joint"
     )

@@ -126,3 +126,68 @@ def test_lowres_study_refuses_an_mpii_config_in_one_line(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="demo_tiny_mpii.yml: the low-resolution study"):
         run_study(settings, tmp_path, log=None)
     assert not list(tmp_path.iterdir())
+
+
+def test_person_pckh_is_the_share_of_visible_joints_within_the_threshold() -> None:
+    """Errors in head sizes 0.4 / 0.6 / 0.05 with one joint invisible: 1/2, 0.1: 1/2 ... ."""
+    from simdr_lib.engine.pckh import person_pckh
+
+    errors = np.array([[0.4, 0.6, 9.0], [0.05, np.nan, 0.2], [1.0, 1.0, 1.0]])
+    visible = np.array([[1, 1, 0], [1, 1, 1], [0, 0, 0]])
+    out = person_pckh(errors, visible, 0.5)
+    assert out[:2] == pytest.approx([0.5, 2 / 3]) and math.isnan(out[2])
+    assert person_pckh(errors, visible, 0.1)[:2] == pytest.approx([0.0, 1 / 3])
+
+
+def test_person_scores_are_pckh_on_mpii_and_normalized_by_the_head(tmp_path: Path) -> None:
+    """10 px off is inside half a head size (21.6 px / 2), 12 px is not: 1.0 and 0.0."""
+    from types import SimpleNamespace
+
+    from simdr_lib.engine.protocols import person_scores
+
+    cfg, data, gt = _people(tmp_path)
+    preds = SimpleNamespace(keypoints_img=np.stack([gt + [10.0, 0.0], gt + [0.0, 12.0]]))
+    scores, metric = person_scores(cfg, data.records, preds, data)
+    assert metric == "PCKh" and scores == pytest.approx([1.0, 0.0])
+
+
+def test_visualization_of_an_mpii_run_names_its_score(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from simdr_lib.report.run_data import RunData
+    from simdr_lib.report.sections import predictions_section
+    from simdr_lib.viz_examples import save_visualization, worst_case_examples
+
+    cfg, data, gt = _people(tmp_path)
+    saved: dict = {}
+    run = SimpleNamespace(save_json=lambda name, info: saved.update({name: info}))
+    scores = np.array([0.75, 0.25])
+    info = save_visualization(run, data.records, scores, k=2, metric="PCKh")
+    assert info["metric"] == "PCKh" and info["scores"]["min"] == pytest.approx(0.25)
+    assert [w["index"] for w in info["worst"]] == [1, 0] and saved["visualization.json"] is info
+    preds = SimpleNamespace(keypoints_img=np.stack([gt, gt]), scores=np.ones((2, 16)))
+    titles = worst_case_examples(cfg, data.records, preds, scores, 1, "PCKh")["titles"]
+    assert titles == [f"image {data.records[1].image_id}: PCKh 0.25"]
+    blocks = predictions_section(RunData(run_dir=tmp_path, visualization=info))
+    text = " ".join(str(b.text) for b in blocks)
+    assert "Per-person PCKh on GT boxes: mean 0.500" in text and "OKS" not in text
+
+
+def test_person_probs_of_an_mpii_model_flip_with_the_mpii_pairs(tmp_path: Path) -> None:
+    """06 draws the distributions evaluation computed (16 joints, MPII flip pairs)."""
+    import paddle
+
+    from simdr_lib.engine.model_eval import evaluate_model
+    from simdr_lib.factory import model_from_config
+    from simdr_lib.viz_examples import person_probs
+
+    cfg, data, _ = _people(tmp_path)
+    cfg = load_config(DEMO, {"data.root": str(tmp_path), "data.synthetic": False, "device": "cpu"})
+    paddle.seed(0)
+    model = model_from_config(cfg)
+    model.eval()
+    x, y = person_probs(cfg, model, data.records, [1], flip_test=True)
+    assert x.shape[:2] == (1, 16) and y.shape[:2] == (1, 16)
+    result = evaluate_model(cfg, model, data, True, True, progress=False, keep_probs=True)
+    np.testing.assert_allclose(x[0], result.predictions.probs[0][1], atol=1e-5)
+    np.testing.assert_allclose(y[0], result.predictions.probs[1][1], atol=1e-5)

@@ -22,6 +22,7 @@ from simdr_lib.engine.pckh import (
     pckh_per_joint,
     pckh_stats,
     pckh_summary,
+    person_pckh,
 )
 from simdr_lib.errors import DataError
 from simdr_lib.keypoints_mpii import MPII_KEYPOINT_NAMES
@@ -91,6 +92,23 @@ def per_joint_pckh(
             }
         )
     return out
+
+
+def person_pckh_of(
+    cfg: Config,
+    data: MpiiKeypoints,
+    records: Sequence[PersonRecord],
+    keypoints_img: np.ndarray,
+    threshold: float = PCKH_THRESHOLD,
+) -> np.ndarray:
+    """(N,) per-person PCKh (0-1, :func:`~simdr_lib.engine.pckh.person_pckh`) of ``records``.
+
+    ``keypoints_img`` (N, 16, 2) 0-based px; head boxes and visibility from the PCKh ground
+    truth, as in :func:`pckh_stats_for`.
+    """
+    gt, rows = _gt_rows(cfg, data, records)
+    norm = normalized_errors(keypoints_img, gt.joints[rows], gt.head_boxes[rows])
+    return person_pckh(norm, gt.visible[rows], threshold)
 
 
 def pckh_stats_for(

@@ -87,6 +87,20 @@ def pckh_per_joint(errors: np.ndarray, visible: np.ndarray, threshold: float) ->
         return np.where(count > 0, 100.0 * hit.sum(axis=0) / np.maximum(count, 1), np.nan)
 
 
+def person_pckh(errors: np.ndarray, visible: np.ndarray, threshold: float) -> np.ndarray:
+    """(N,) fraction (0-1) of each person's visible joints with ``errors <= threshold``.
+
+    ``errors`` (N, K) in head sizes (:func:`normalized_errors`), ``visible`` (N, K); NaN for a
+    person without a visible joint. All K joints count (pelvis and thorax too).
+    """
+    vis = np.asarray(visible, dtype=bool)
+    hit = (np.nan_to_num(errors, nan=np.inf) <= threshold) & vis
+    count = vis.sum(axis=1)
+    out = np.full(len(vis), np.nan)
+    np.divide(hit.sum(axis=1), count, out=out, where=count > 0)
+    return out
+
+
 def weighted_mean(
     per_joint: np.ndarray, counts: np.ndarray, excluded: Sequence[int] = MPII_MEAN_EXCLUDED
 ) -> float:

@@ -134,6 +134,28 @@ def per_joint_rows(cfg: Config, gt_run: Any, records: Sequence[Any], data: Any) 
     return per_joint_accuracy(pred, gt_run.predictions.gt_keypoints_img, areas)
 
 
+def person_scores(
+    cfg: Config, records: Sequence[Any], predictions: Any, data: Any
+) -> tuple[Any, str]:
+    """One score per person of a GT-box evaluation, 1 = perfect: ``(scores (N,), name)``.
+
+    COCO: OKS against the person's own ground truth (:func:`simdr_lib.engine.oks.person_oks`),
+    name ``"OKS"``; MPII: the share of visible joints within 0.5 head sizes
+    (:func:`simdr_lib.engine.mpii_eval.person_pckh_of`), name ``"PCKh"``. NaN: nothing to score.
+    """
+    pred = predictions.keypoints_img
+    if cfg.data.dataset == "mpii":
+        from simdr_lib.engine.mpii_eval import person_pckh_of
+
+        return person_pckh_of(cfg, data, records, pred), "PCKh"
+    import numpy as np
+
+    from simdr_lib.engine.oks import person_oks
+
+    areas = np.array([r.area for r in records])
+    return person_oks(pred, predictions.gt_keypoints_img, areas), "OKS"
+
+
 def format_stats(cfg: Config, stats: dict[str, float]) -> str:
     """The main evaluation as text: the COCO AP table, or the official PCKh table per joint."""
     if cfg.data.dataset == "mpii":

@@ -183,23 +183,24 @@ def training_section(run: RunData) -> list[Block]:
 
 
 def predictions_section(run: RunData) -> list[Block]:
-    """Sample predictions, 1D distributions, worst cases and the per-person OKS summary."""
+    """Sample predictions, 1D distributions, worst cases and the per-person score summary."""
     b = [Block("h2", "Sample predictions and 1D distributions")]
+    vis = run.visualization
+    metric = (vis or {}).get("metric", "OKS")
     b += figure_blocks(
         run,
         [
             (rf.FIG_PREDICTIONS, "validation images: ground truth (left) and prediction (right)"),
             (rf.FIG_DISTRIBUTIONS_TYPICAL, "a typical person: predicted vs target x / y vectors"),
             (rf.FIG_DISTRIBUTIONS_WORST, "the worst person: predicted vs target x / y vectors"),
-            (rf.FIG_WORST_CASES, "lowest-OKS people (crosses: ground truth)"),
+            (rf.FIG_WORST_CASES, f"lowest-{metric} people (crosses: ground truth)"),
         ],
     )
-    vis = run.visualization
     if not vis:
         return b + [not_run(rf.VISUALIZATION_NOTEBOOK)]
-    o = vis.get("oks", {})
+    o = vis.get("scores") or vis.get("oks") or {}  # "oks": runs before the MPII path
     text = (
-        f"Per-person OKS on GT boxes: mean {tb.fmt_num(o.get('mean'))}, median "
+        f"Per-person {metric} on GT boxes: mean {tb.fmt_num(o.get('mean'))}, median "
         f"{tb.fmt_num(o.get('median'))}, min {tb.fmt_num(o.get('min'))} over "
         f"{vis.get('num_people')} people."
     )
