@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (checkpoints/<name>/)")
     add_config_args(p)
-    p.add_argument("--eval", action="store_true", help="evaluate (COCO AP) after each epoch")
+    p.add_argument(
+        "--eval", action="store_true", help="evaluate (COCO AP; MPII: PCKh) after each epoch"
+    )
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue from checkpoints/<name>/")
     again.add_argument(
