@@ -51,18 +51,27 @@ def available_cores() -> int:
 SINGLE_THREAD_BACKBONES = ("tiny",)
 
 
+#: up to this many cores per rank, auto gives a rank one intra-op thread: on 2 cores a second
+#: thread was never worth it (benchmarks/train_speed.py, model step, 1 rank: HRNet-W32 256x192
+#: 1.03-1.13x on a Xeon, 0.47-0.52x on an AMD EPYC VM; demo_tiny 0.80-1.13x and 0.50-0.60x)
+ONE_THREAD_UP_TO_CORES = 2
+
+
 def training_cpu_threads(requested: int, backbone: str, ranks: int, cores: int) -> int:
     """Intra-op threads per training rank on CPU.
 
-    ``requested`` > 0 is used as given; 0 (auto) shares the ``cores`` among the ``ranks``
-    (HRNet-W32 256x192: 0.8 images/s with 1 thread, 0.9 with 2 on 2 cores), except for the
-    :data:`SINGLE_THREAD_BACKBONES`, which run fastest with one thread.
+    ``requested`` > 0 is used as given; 0 (auto) is 1 thread for the
+    :data:`SINGLE_THREAD_BACKBONES` and whenever a rank's share of the ``cores`` is at most
+    :data:`ONE_THREAD_UP_TO_CORES`, else that share (``cores // ranks``; machines with more
+    than 2 cores per rank are not measured). More cores are used through ranks
+    (``simdr train --ranks N``: 1.2-1.6x images/s with 2 ranks on 2 cores).
     """
     if requested > 0:
         return requested
-    if backbone in SINGLE_THREAD_BACKBONES:
+    share = max(1, cores // max(1, ranks))
+    if backbone in SINGLE_THREAD_BACKBONES or share <= ONE_THREAD_UP_TO_CORES:
         return 1
-    return max(1, cores // max(1, ranks))
+    return share
 
 
 def set_cpu_threads(n: int) -> None:

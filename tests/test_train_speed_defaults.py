@@ -33,10 +33,12 @@ def thread_calls(monkeypatch: pytest.MonkeyPatch):
 
 def test_auto_threads_rule() -> None:
     rule = device.training_cpu_threads
-    assert rule(0, "hrnet_w32", ranks=1, cores=2) == 2  # all cores
-    assert rule(0, "hrnet_w32", ranks=2, cores=2) == 1  # cores shared among ranks
+    assert rule(0, "hrnet_w32", ranks=1, cores=2) == 1  # 2 threads measured slower on 2 cores
+    assert rule(0, "hrnet_w32", ranks=1, cores=4) == 4  # a share above 2 cores: all of it
+    assert rule(0, "hrnet_w32", ranks=2, cores=8) == 4  # cores shared among ranks
+    assert rule(0, "hrnet_w32", ranks=2, cores=2) == 1
     assert rule(0, "hrnet_w32", ranks=4, cores=2) == 1
-    assert rule(0, "tiny", ranks=1, cores=2) == 1  # measured faster on one thread
+    assert rule(0, "tiny", ranks=1, cores=8) == 1  # measured faster on one thread
     assert rule(3, "tiny", ranks=1, cores=2) == 3  # an explicit value is used as given
     assert rule(0, "hrnet_w32", ranks=1, cores=1) == 1
 
@@ -53,12 +55,24 @@ def test_cpu_default_starts_all_cores(
     small_dataset: Path, tmp_path: Path, thread_calls: list[int], monkeypatch, capsys
 ) -> None:
     """With auto threads on a backbone that splits, every core runs: set, logged, recorded."""
+    monkeypatch.setattr(device, "available_cores", lambda: 4)
+    monkeypatch.setattr(device, "SINGLE_THREAD_BACKBONES", ())
+    summary = _train_short(tmp_path, small_dataset)
+    assert thread_calls == [4]
+    assert (summary["cpu_cores"], summary["cpu_threads"], summary["ranks"]) == (4, 4, 1)
+    assert "4 core(s), 1 rank(s) x 4 intra-op thread(s)" in capsys.readouterr().out
+
+
+def test_two_core_default_is_one_thread_per_rank(
+    small_dataset: Path, tmp_path: Path, thread_calls: list[int], monkeypatch, capsys
+) -> None:
+    """On 2 cores a second intra-op thread was measured slower: auto starts 1, and says so."""
     monkeypatch.setattr(device, "available_cores", lambda: 2)
     monkeypatch.setattr(device, "SINGLE_THREAD_BACKBONES", ())
     summary = _train_short(tmp_path, small_dataset)
-    assert thread_calls == [2]
-    assert (summary["cpu_cores"], summary["cpu_threads"], summary["ranks"]) == (2, 2, 1)
-    assert "2 core(s), 1 rank(s) x 2 intra-op thread(s)" in capsys.readouterr().out
+    assert thread_calls == [1]
+    assert (summary["cpu_cores"], summary["cpu_threads"], summary["ranks"]) == (2, 1, 1)
+    assert "2 core(s), 1 rank(s) x 1 intra-op thread(s)" in capsys.readouterr().out
 
 
 def test_tiny_backbone_default_is_one_thread(
