@@ -51,28 +51,29 @@ def _train_short(tmp_path: Path, small_dataset: Path, **extra: object) -> dict:
     return json.loads((result.run_dir / "train_summary.json").read_text())
 
 
-def test_cpu_default_starts_all_cores(
-    small_dataset: Path, tmp_path: Path, thread_calls: list[int], monkeypatch, capsys
+@pytest.mark.parametrize(
+    ("cores", "threads"),
+    [
+        (4, 4),  # a share above 2 cores: every core runs
+        (2, 1),  # on 2 cores a second intra-op thread was measured slower
+    ],
+)
+def test_cpu_default_threads_are_set_logged_recorded(
+    cores: int,
+    threads: int,
+    small_dataset: Path,
+    tmp_path: Path,
+    thread_calls: list[int],
+    monkeypatch,
+    capsys,
 ) -> None:
-    """With auto threads on a backbone that splits, every core runs: set, logged, recorded."""
-    monkeypatch.setattr(device, "available_cores", lambda: 4)
+    """Auto threads on a backbone that splits: the chosen count is set, logged and recorded."""
+    monkeypatch.setattr(device, "available_cores", lambda: cores)
     monkeypatch.setattr(device, "SINGLE_THREAD_BACKBONES", ())
     summary = _train_short(tmp_path, small_dataset)
-    assert thread_calls == [4]
-    assert (summary["cpu_cores"], summary["cpu_threads"], summary["ranks"]) == (4, 4, 1)
-    assert "4 core(s), 1 rank(s) x 4 intra-op thread(s)" in capsys.readouterr().out
-
-
-def test_two_core_default_is_one_thread_per_rank(
-    small_dataset: Path, tmp_path: Path, thread_calls: list[int], monkeypatch, capsys
-) -> None:
-    """On 2 cores a second intra-op thread was measured slower: auto starts 1, and says so."""
-    monkeypatch.setattr(device, "available_cores", lambda: 2)
-    monkeypatch.setattr(device, "SINGLE_THREAD_BACKBONES", ())
-    summary = _train_short(tmp_path, small_dataset)
-    assert thread_calls == [1]
-    assert (summary["cpu_cores"], summary["cpu_threads"], summary["ranks"]) == (2, 1, 1)
-    assert "2 core(s), 1 rank(s) x 1 intra-op thread(s)" in capsys.readouterr().out
+    assert thread_calls == [threads]
+    assert (summary["cpu_cores"], summary["cpu_threads"], summary["ranks"]) == (cores, threads, 1)
+    assert f"{cores} core(s), 1 rank(s) x {threads} intra-op thread(s)" in capsys.readouterr().out
 
 
 def test_tiny_backbone_default_is_one_thread(
