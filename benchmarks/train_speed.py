@@ -11,8 +11,9 @@ process, because the thread count is process-wide:
 
 - ``tN``: one process with ``train.cpu_threads=N`` intra-op threads;
 - ``rN``: N data-parallel ranks (``python -m paddle.distributed.launch --nproc_per_node N``,
-  gloo on CPU), one thread each; ``train.batch_size`` is per rank, so a step trains N times the
-  images (images/s counts all ranks).
+  gloo on CPU), one thread each, with ``train.ranks=N`` as simdr's own CPU default starts
+  them: ``train.batch_size`` is split across the ranks, so a step trains the same images as
+  with one process (images/s counts all ranks).
 
 Achieved GFLOP/s = images/s x 3 x forward FLOPs per image (``paddle.flops`` counts the
 forward pass; a training step is taken as 3x the forward: forward + backward for inputs and
@@ -99,6 +100,7 @@ def worker(key: str, threads: int, steps: int, save_dir: str) -> dict[str, Any]:
         "name": f"train_speed_{key}",
         "train.save_dir": save_dir,
         "train.cpu_threads": threads,
+        "train.ranks": int(os.environ.get("PADDLE_TRAINERS_NUM", "1")),  # batch split
         "data.num_workers": 0,
     }
     cfg = load_config(config, over)

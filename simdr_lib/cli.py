@@ -67,11 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ranks",
         type=int,
-        default=1,
-        help="data-parallel CPU ranks: N > 1 re-runs this command under python -m "
-        "paddle.distributed.launch --nproc_per_node N (one thread each; train.batch_size is "
-        "per rank). Measured 1.5-1.6x images/s with 2 ranks on 2 cores "
-        "(benchmarks/train_speed.py)",
+        default=None,
+        help="data-parallel CPU ranks (train.ranks; default auto: one per core, at least 8 "
+        "images of train.batch_size each). N > 1 runs the training under python -m "
+        "paddle.distributed.launch, one thread per rank on 2 cores, train.batch_size split "
+        "across the ranks; 1 trains in this process. Measured with 2 ranks on 2 cores: "
+        "1.17-1.6x images/s of 1 rank (benchmarks/train_speed.py)",
     )
 
     p = sub.add_parser("eval", help="COCO keypoint AP of trained weights")
@@ -213,9 +214,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     extra = [f"model.pretrained={args.pretrained}"] if args.pretrained else []
     extra += [f"weights={args.weights}"] if args.weights else []
+    extra += [f"train.ranks={args.ranks}"] if args.ranks is not None else []
     cfg = load_config(args.config, [*args.opt, *extra])
-    if args.ranks != 1 and "PADDLE_TRAINERS_NUM" not in os.environ:
-        return _relaunch_with_ranks(args, cfg.device)
     result = train(
         cfg,
         resume=args.resume,
@@ -233,44 +233,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"weights {result.final_weights}"
         )
     return 0
-
-
-def _relaunch_with_ranks(args: argparse.Namespace, device: str) -> int:
-    """Run this ``simdr train`` again as ``args.ranks`` CPU ranks of paddle.distributed.launch.
-
-    Rank 0's output is shown; the launcher's logs go to a temporary folder (the run folder
-    holds only what simdr writes). Failed ranks are not restarted (``--max_restart 0``), so a
-    stopped run (the NaN guard, a refused folder) stops and returns the launcher's status.
-    """
-    import subprocess
-    import tempfile
-
-    from simdr_lib.device import resolve_device
-    from simdr_lib.errors import ConfigError
-
-    if not 1 < args.ranks <= 64:
-        raise ConfigError(f"simdr train: --ranks must be in [1, 64], got {args.ranks}")
-    if resolve_device(device) != "cpu":
-        raise ConfigError(
-            "simdr train --ranks: CPU ranks only; for GPUs use "
-            "python -m paddle.distributed.launch --gpus ..."
-        )
-    argv = ["train", "-c", args.config]
-    for opt in [*args.opt, "device=cpu"]:  # train.cpu_threads auto: the cores shared out
-        argv += ["-o", opt]
-    for flag in ("eval", "resume", "overwrite", "use_vdl", "quiet"):
-        argv += [f"--{flag}"] if getattr(args, flag) else []
-    for key in ("pretrained", "weights"):
-        argv += [f"--{key}", getattr(args, key)] if getattr(args, key) else []
-    script = str(Path(__file__).resolve().parent / "__main__.py")
-    with tempfile.TemporaryDirectory(prefix="simdr_launch_") as logs:
-        cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node"]
-        cmd += [str(args.ranks), "--max_restart", "0", "--log_dir", logs, script, *argv]
-        print(f"simdr train: {args.ranks} CPU ranks via paddle.distributed.launch", flush=True)
-        root = str(Path(__file__).resolve().parents[1])  # importable without an install
-        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-        env = {**os.environ, "PYTHONPATH": path}
-        return subprocess.run(cmd, check=False, env=env).returncode
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -84,6 +84,7 @@ MAX_BATCH_SIZE = 65536
 MAX_EPOCHS = 100_000
 #: CPU intra-op threads per training rank (``train.cpu_threads``; 0 = auto)
 MAX_CPU_THREADS = 1024
+MAX_RANKS = 64
 #: data loader worker processes
 MAX_NUM_WORKERS = 64
 #: random seed (numpy and paddle take 32-bit unsigned seeds)
@@ -303,10 +304,19 @@ class TrainConfig:
     max_steps_per_epoch: int = 0  # 0 = full epoch (small values for smoke tests)
     # CPU intra-op threads per rank; 0 = auto (simdr_lib.device.training_cpu_threads)
     cpu_threads: int = 0
+    # data-parallel CPU ranks simdr starts (paddle.distributed.launch), batch_size split
+    # across them; 0 = auto: one per core (simdr_lib.device.training_ranks), 1 = in-process
+    ranks: int = 0
 
     def validate(self, where: str) -> None:
         _in_range(where, "train.epochs", self.epochs, 1, MAX_EPOCHS)
         _in_range(where, "train.cpu_threads", self.cpu_threads, 0, MAX_CPU_THREADS)
+        _in_range(where, "train.ranks", self.ranks, 0, MAX_RANKS)
+        if self.ranks > 1 and self.batch_size % self.ranks:
+            raise ConfigError(
+                f"{where}: train.batch_size {self.batch_size} must split evenly across "
+                f"train.ranks {self.ranks}"
+            )
         _in_range(where, "train.batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
         _positive(where, "train.lr", self.lr)
         _positive(where, "train.lr_gamma", self.lr_gamma)

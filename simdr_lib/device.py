@@ -64,7 +64,7 @@ def training_cpu_threads(requested: int, backbone: str, ranks: int, cores: int) 
     :data:`SINGLE_THREAD_BACKBONES` and whenever a rank's share of the ``cores`` is at most
     :data:`ONE_THREAD_UP_TO_CORES`, else that share (``cores // ranks``; machines with more
     than 2 cores per rank are not measured). More cores are used through ranks
-    (``simdr train --ranks N``: 1.2-1.6x images/s with 2 ranks on 2 cores).
+    (:func:`training_ranks`).
     """
     if requested > 0:
         return requested
@@ -72,6 +72,31 @@ def training_cpu_threads(requested: int, backbone: str, ranks: int, cores: int) 
     if backbone in SINGLE_THREAD_BACKBONES or share <= ONE_THREAD_UP_TO_CORES:
         return 1
     return share
+
+
+#: auto ranks keep at least this many images of train.batch_size on each rank (BatchNorm
+#: statistics are per rank)
+MIN_IMAGES_PER_RANK = 8
+
+
+def training_ranks(requested: int, device: str, cores: int, batch_size: int) -> int:
+    """Data-parallel ranks simdr starts for a training run (``train.ranks``).
+
+    ``requested`` > 0 is used as given. 0 (auto) is 1 on a GPU (multi-GPU runs are started
+    with ``python -m paddle.distributed.launch --gpus ...``) and on CPU one rank per core, as
+    long as every rank keeps :data:`MIN_IMAGES_PER_RANK` images of ``batch_size`` and the
+    ranks divide it evenly (``train.batch_size`` is split across them). Measured on 2 cores
+    (benchmarks/train_speed.py): 2 ranks x 1 thread 1.17-1.6x images/s of 1 rank for
+    demo_tiny, 1.47x for HRNet-W32 256x192, while a second thread in one rank was 0.5-1.1x.
+    """
+    if requested > 0:
+        return requested
+    if device != "cpu":
+        return 1
+    ranks = max(1, min(cores, batch_size // MIN_IMAGES_PER_RANK))
+    while batch_size % ranks:
+        ranks -= 1
+    return ranks
 
 
 def set_cpu_threads(n: int) -> None:

@@ -33,6 +33,7 @@ def tiny_overrides(data_root: Path, save_dir: Path, **extra: object) -> dict[str
         "train.batch_size": 16,
         "train.warmup_steps": 5,
         "train.epochs": 2,
+        "train.ranks": 1,  # in this process; the multi-rank default: test_train_speed_defaults
         "device": "cpu",
     }
     out.update(extra)

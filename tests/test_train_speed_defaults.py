@@ -88,9 +88,10 @@ def test_tiny_backbone_default_is_one_thread(
 def test_one_core_machine_trains(
     small_dataset: Path, tmp_path: Path, thread_calls: list[int], monkeypatch
 ) -> None:
+    """The auto-ranks default on 1 core: 1 rank, trained in this process."""
     monkeypatch.setattr(device, "available_cores", lambda: 1)
     monkeypatch.setattr(device, "SINGLE_THREAD_BACKBONES", ())
-    summary = _train_short(tmp_path, small_dataset)
+    summary = _train_short(tmp_path, small_dataset, **{"train.ranks": 0})
     assert thread_calls == [1]
     assert (summary["cpu_cores"], summary["cpu_threads"], summary["ranks"]) == (1, 1, 1)
     assert summary["epochs_done"] == 1
@@ -199,25 +200,94 @@ def _train_cli(over: dict[str, object], *flags: str) -> str:
     return proc.stdout
 
 
-def test_ranks_flag_starts_two_ranks_and_resumes_exactly(
+def test_auto_ranks_rule() -> None:
+    rule = device.training_ranks
+    assert rule(0, "cpu", cores=2, batch_size=32) == 2  # one rank per core
+    assert rule(0, "cpu", cores=1, batch_size=32) == 1
+    assert rule(0, "gpu", cores=8, batch_size=32) == 1  # GPUs: launched by the user
+    assert rule(0, "cpu", cores=8, batch_size=32) == 4  # at least 8 images per rank
+    assert rule(0, "cpu", cores=3, batch_size=32) == 2  # ranks divide the batch
+    assert rule(0, "cpu", cores=4, batch_size=8) == 1
+    assert rule(3, "cpu", cores=2, batch_size=33) == 3  # an explicit value is used as given
+
+
+def _auto_ranks_overrides(small_dataset: Path, save_dir: Path) -> dict[str, object]:
+    """tiny_overrides with the default train.ranks (auto) and 2-step epochs."""
+    over = tiny_overrides(small_dataset, save_dir, **{"train.max_steps_per_epoch": 2})
+    del over["train.ranks"]
+    return over
+
+
+def test_cpu_default_starts_one_rank_per_core_and_resumes_exactly(
     small_dataset: Path, tmp_path: Path
 ) -> None:
-    """``simdr train --ranks 2`` re-runs itself as 2 CPU ranks x 1 thread (run log, summary);
-    1 epoch + resume to 2 gives the weights of 2 epochs in one go."""
+    """``simdr train`` with no ranks setting runs one rank per core (here: 2 ranks x 1
+    thread, 8 of the 16 images of a step each), says so in the run log and the summary; 1
+    epoch + resume to 2 gives the weights of 2 epochs in one go."""
     import paddle
 
-    over = tiny_overrides(small_dataset, tmp_path / "a", **{"train.max_steps_per_epoch": 2})
-    out = _train_cli(over, "--ranks", "2")
-    assert "2 rank(s) x 1 intra-op thread(s)" in out
+    ranks = device.training_ranks(0, "cpu", device.available_cores(), batch_size=16)
+    over = _auto_ranks_overrides(small_dataset, tmp_path / "a")
+    out = _train_cli(over)
+    assert f"{ranks} rank(s) x 1 intra-op thread(s)" in out
     summary = json.loads((tmp_path / "a" / "demo_tiny" / "train_summary.json").read_text())
-    assert (summary["ranks"], summary["cpu_threads"], summary["epochs_done"]) == (1 * 2, 1, 2)
+    got = (summary["ranks"], summary["batch_per_rank"], summary["epochs_done"])
+    assert got == (ranks, 16 // ranks, 2)
     over_b = {**over, "train.save_dir": str(tmp_path / "b"), "train.epochs": 1}
-    _train_cli(over_b, "--ranks", "2")
-    _train_cli({**over_b, "train.epochs": 2}, "--ranks", "2", "--resume")
+    _train_cli(over_b)
+    _train_cli({**over_b, "train.epochs": 2}, "--resume")
     ref = paddle.load(str(tmp_path / "a" / "demo_tiny" / "model_final.pdparams"))
     got = paddle.load(str(tmp_path / "b" / "demo_tiny" / "model_final.pdparams"))
     for key, value in ref.items():
         np.testing.assert_allclose(np.asarray(got[key]), np.asarray(value), atol=1e-6)
+
+
+def test_nan_guard_stops_every_rank_and_keeps_the_checkpoint(
+    small_dataset: Path, tmp_path: Path
+) -> None:
+    """In the multi-rank default, a loss that turns non-finite (an absurd LR from the 2nd step
+    of epoch 2 on: its 3rd step's loss) stops every rank with one line naming epoch 2;
+    last.pdckpt of epoch 1 stays as it was."""
+    import subprocess
+    import sys
+
+    from conftest import cli_overrides
+
+    over = {**_auto_ranks_overrides(small_dataset, tmp_path), "train.ranks": 2}
+    over.update({"train.epochs": 1, "train.max_steps_per_epoch": 3})
+    _train_cli(over)
+    ckpt = tmp_path / "demo_tiny" / "last.pdckpt"
+    before = ckpt.read_bytes()
+    bad = {**over, "train.epochs": 2, "train.lr": "1.0e+30"}
+    cmd = [sys.executable, "-m", "simdr_lib", "train", "-c", str(DEMO), "--quiet", "--resume"]
+    proc = subprocess.run(
+        [*cmd, *cli_overrides(bad)], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: loss is"), proc.stderr
+    assert "at epoch 2 step" in errors[0] and "kept at" in errors[0]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert ckpt.read_bytes() == before
+
+
+def test_in_process_call_reports_every_epoch_of_the_ranks(
+    small_dataset: Path, tmp_path: Path
+) -> None:
+    """``train()`` as notebook 03 calls it, with 2 ranks: ``on_epoch_end`` sees each epoch and
+    the result holds the model of ``model_final.pdparams``."""
+    import paddle
+
+    from simdr_lib.engine.train import train
+
+    over = {**_auto_ranks_overrides(small_dataset, tmp_path), "train.ranks": 2}
+    rows: list[dict] = []
+    result = train(load_config(DEMO, over), do_eval=True, progress=False, on_epoch_end=rows.append)
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and all(np.isfinite(r["loss"]) for r in rows)
+    assert [r["epoch"] for r in result.history] == [1, 2] and result.epochs_done == 2
+    saved = paddle.load(str(result.final_weights))
+    for key, value in result.model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), np.asarray(saved[key]), err_msg=key)
 
 
 def test_ranks_flag_is_validated(tiny_cfg, capsys) -> None:
@@ -225,4 +295,7 @@ def test_ranks_flag_is_validated(tiny_cfg, capsys) -> None:
 
     rc = main(["train", "-c", str(DEMO), "-o", "device=cpu", "--ranks", "100"])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and "--ranks must be in [1, 64]" in err and "\n" not in err
+    assert rc == 2 and "train.ranks must be in [0, 64], got 100" in err and "\n" not in err
+    rc = main(["train", "-c", str(DEMO), "-o", "device=cpu", "--ranks", "3"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "train.batch_size 32 must split evenly across train.ranks 3" in err

@@ -82,7 +82,26 @@ def train(
     written, so a refused file leaves no trace. A non-finite loss stops the run with
     :class:`TrainingError`; the last checkpoint (written at the previous epoch end) is left
     untouched.
+
+    On CPU, ``train.ranks`` (auto: one per core, :func:`simdr_lib.device.training_ranks`)
+    above 1 runs the training as that many data-parallel ranks in their own processes
+    (:func:`~simdr_lib.engine.rank_launch.train_in_ranks`, ``train.batch_size`` split across
+    them); ``on_epoch_end`` still sees every epoch and the result holds the trained model.
     """
+    from simdr_lib.engine.rank_launch import planned_ranks, train_in_ranks
+
+    ranks = planned_ranks(cfg)
+    if ranks > 1:
+        return train_in_ranks(
+            cfg,
+            ranks,
+            resume=resume,
+            overwrite=overwrite,
+            do_eval=do_eval,
+            use_vdl=use_vdl,
+            progress=progress,
+            on_epoch_end=on_epoch_end,
+        )
     run_dir = run_dir_for(cfg)
     if int(os.environ.get("PADDLE_TRAINER_ID", "0")) != 0:  # data-parallel ranks > 0 write nothing
         return _train(cfg, resume, do_eval, use_vdl, progress, on_epoch_end)
@@ -184,6 +203,7 @@ def _train_one_epoch(run: TrainingRun, epoch: int, bar: Any) -> dict[str, float]
         _broadcast_buffers(run.model)
     epoch_loss = _mean_over_ranks(float(np.mean(losses)) if losses else float("nan"), run.world)
     elapsed = time.perf_counter() - t_epoch
+    batch = run.sampler.batch_size * run.world  # images per step over all ranks
     return {
         "epoch": epoch + 1,
         "step": run.global_step,
@@ -191,7 +211,10 @@ def _train_one_epoch(run: TrainingRun, epoch: int, bar: Any) -> dict[str, float]
         "loss": epoch_loss,
         "AP": float("nan"),
         "time_s": elapsed,
-        "images_per_s": run.steps_per_epoch * t.batch_size * run.world / max(elapsed, 1e-9),
+        "images_per_s": run.steps_per_epoch
+        * run.sampler.batch_size
+        * run.world
+        / max(elapsed, 1e-9),
     }
 
 
@@ -208,7 +231,10 @@ def _train_step(run: TrainingRun, batch: dict[str, Any], epoch: int) -> float:
     else:
         loss = run.criterion(run.train_model(images), targets)
     value = float(loss.numpy())
-    _stop_unless_finite(value, epoch, run.global_step, run.ckpt_path)
+    # every rank stops at the same step: a rank that stopped alone would leave the others
+    # waiting in the gradient all-reduce
+    finite_everywhere = _mean_over_ranks(float(math.isfinite(value)), run.world) == 1.0
+    _stop_unless_finite(value, finite_everywhere, epoch, run.global_step, run.ckpt_path)
     if run.scaler is not None:
         run.scaler.scale(loss).backward()
         run.scaler.step(run.optimizer)
@@ -222,15 +248,19 @@ def _train_step(run: TrainingRun, batch: dict[str, Any], epoch: int) -> float:
     return value
 
 
-def _stop_unless_finite(value: float, epoch: int, global_step: int, ckpt_path: Path) -> None:
-    """The NaN guard: a non-finite loss stops the run before it touches the weights.
+def _stop_unless_finite(
+    value: float, finite_everywhere: bool, epoch: int, global_step: int, ckpt_path: Path
+) -> None:
+    """The NaN guard: a non-finite loss (on any rank) stops the run before it touches the
+    weights.
 
     Raises:
         TrainingError: naming the epoch and step; the last checkpoint is left as it was.
     """
-    if not math.isfinite(value):
+    if not (math.isfinite(value) and finite_everywhere):
+        shown = value if not math.isfinite(value) else "not finite on another rank"
         raise TrainingError(
-            f"loss is {value} at epoch {epoch + 1} step {global_step + 1}; stopped, "
+            f"loss is {shown} at epoch {epoch + 1} step {global_step + 1}; stopped, "
             f"last good checkpoint kept at {ckpt_path if ckpt_path.exists() else 'none'}"
             " (lower train.lr or set train.clip_grad_norm)"
         )
@@ -308,6 +338,7 @@ def _finish(run: TrainingRun, wall: float) -> TrainResult:
             "device": run.device,
             "world_size": run.world,
             "ranks": run.world,
+            "batch_per_rank": run.sampler.batch_size,
             "cpu_cores": run.cpu_cores,
             "cpu_threads": run.cpu_threads,
             "paddle_version": paddle.__version__,

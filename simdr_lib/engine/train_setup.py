@@ -192,7 +192,7 @@ def describe_parallelism(device: str, ranks: int, cores: int, threads: int) -> s
         return f"training on {device}: {ranks} rank(s)"
     return (
         f"training on cpu: {cores} core(s), {ranks} rank(s) x {threads} intra-op thread(s) "
-        "(train.cpu_threads; ranks come from python -m paddle.distributed.launch)"
+        "(train.ranks, train.cpu_threads)"
     )
 
 
@@ -257,7 +257,7 @@ def _build_data(
     dataset = make_dataset(cfg, train_data.records, codec_from_config(cfg), train=True)
     sampler = EpochBatchSampler(
         len(dataset),
-        cfg.train.batch_size,
+        rank_batch_size(cfg, world),
         shuffle=True,
         seed=cfg.train.seed,
         drop_last=True,
@@ -273,6 +273,15 @@ def _build_data(
     if val_data is not None:
         require_val_people(val_data)  # before training, not at the first evaluation
     return dataset, sampler, loader, val_data
+
+
+def rank_batch_size(cfg: Config, world: int) -> int:
+    """Images per rank and step: ``train.batch_size`` split across the ranks simdr started
+    (``train.ranks`` equals the world size), else per process (a ``paddle.distributed.launch``
+    of your own, PaddleDetection's convention: batch size per card)."""
+    if world > 1 and cfg.train.ranks == world:
+        return cfg.train.batch_size // world
+    return cfg.train.batch_size
 
 
 def _build_optimizer(
