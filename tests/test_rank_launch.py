@@ -58,3 +58,41 @@ def test_the_rank_error_is_kept_back_and_the_log_dump_dropped() -> None:
     )
     assert shown == "resumed from run/last.pdckpt at epoch 1\n"
     assert out.error == "loss is nan at epoch 2 step 6; stopped"
+
+
+def _write_log(path, epochs: int, loss: float = 0.5) -> None:
+    from simdr_lib.engine.train import write_log
+
+    rows = [{"epoch": e, "step": 3 * e, "lr": 0.01, "loss": loss, "AP": float("nan"),
+             "time_s": 1.0, "images_per_s": 10.0} for e in range(1, epochs + 1)]  # fmt: skip
+    write_log(path, rows)
+
+
+def test_log_follower_reports_each_new_epoch_once(tmp_path) -> None:
+    from simdr_lib.engine.rank_launch import LogFollower
+
+    log = tmp_path / "train_log.csv"
+    follow = LogFollower(log, resume=False)
+    assert follow.new_rows() == []  # nothing written yet
+    _write_log(log, 1)
+    assert [r["epoch"] for r in follow.new_rows()] == [1.0]
+    assert follow.new_rows() == []
+    _write_log(log, 3)
+    assert [r["epoch"] for r in follow.new_rows()] == [2.0, 3.0]
+
+
+def test_log_follower_skips_the_earlier_runs_rows(tmp_path) -> None:
+    import os
+
+    from simdr_lib.engine.rank_launch import LogFollower
+
+    log = tmp_path / "train_log.csv"
+    _write_log(log, 2)
+    resumed = LogFollower(log, resume=True)  # epochs 1-2 were reported by the earlier run
+    assert resumed.seen == 2 and resumed.new_rows() == []
+    replaced = LogFollower(log, resume=False)  # --overwrite: the old log is not this run's
+    assert replaced.seen == 0 and replaced.new_rows() == []
+    _write_log(log, 1, loss=0.25)
+    stat = log.stat()
+    os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))  # rewritten in the same tick
+    assert [(r["epoch"], r["loss"]) for r in replaced.new_rows()] == [(1.0, 0.25)]

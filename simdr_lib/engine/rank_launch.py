@@ -69,20 +69,25 @@ def train_in_ranks(
         TrainingError: with the rank's own one-line error when the run stopped (the NaN
             guard, a refused folder, bad data), or the launcher's status.
     """
+    from simdr_lib.data.loaders import ensure_dataset
     from simdr_lib.engine.train import run_dir_for
 
     run_dir = run_dir_for(cfg)
+    ensure_dataset(cfg, progress=progress)  # here, where its progress shows
     with tempfile.TemporaryDirectory(prefix="simdr_ranks_") as tmp:
         config = Path(tmp) / "config.yml"
         save_config(cfg.with_overrides({"train.ranks": ranks, "device": "cpu"}), config)
-        argv = ["train", "-c", str(config)]
-        flags = {"eval": do_eval, "resume": resume, "overwrite": overwrite}
-        flags.update({"use_vdl": use_vdl, "quiet": not progress})
+        # the ranks draw no progress bars (the launcher would print every redraw as a line):
+        # the bar and the epoch lines are drawn here, from the run's train_log.csv
+        argv = ["train", "-c", str(config), "--quiet"]
+        flags = {"eval": do_eval, "resume": resume, "overwrite": overwrite, "use_vdl": use_vdl}
         argv += [f"--{name}" for name, on in flags.items() if on]
         cmd = _launch_command(ranks, Path(tmp) / "logs", argv)
         if progress:
             print(f"training as {ranks} CPU ranks (paddle.distributed.launch)", flush=True)
-        rc, error = _run_streaming(cmd, run_dir, on_epoch_end)
+        log = LogFollower(run_dir / "train_log.csv", resume)
+        with EpochProgress(cfg, log.seen, enabled=progress, on_epoch_end=on_epoch_end) as bar:
+            rc, error = _run_streaming(cmd, log, bar.report)
     if rc != 0:
         raise TrainingError(error or f"training in {ranks} ranks stopped (launcher status {rc})")
     return _result_from_run_dir(cfg, run_dir)
@@ -149,6 +154,46 @@ class LaunchOutput:
         self.out.write(line + "\n")
 
 
+class EpochProgress:
+    """Progress of a multi-rank run, drawn from its log rows: one bar over the epochs
+    (``tqdm.auto``: a widget in notebooks), the run log's line per epoch, ``on_epoch_end``."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        done: int,
+        *,
+        enabled: bool,
+        on_epoch_end: Callable[[dict[str, float]], None] | None,
+    ) -> None:
+        self.cfg = cfg
+        self.done = done
+        self.enabled = enabled
+        self.on_epoch_end = on_epoch_end
+        self.bar: Any = None
+
+    def __enter__(self) -> EpochProgress:
+        from tqdm.auto import tqdm
+
+        if self.enabled:
+            total = self.cfg.train.epochs
+            self.bar = tqdm(total=total, initial=min(self.done, total), unit="epoch")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def report(self, row: dict[str, float]) -> None:
+        from simdr_lib.engine.train import epoch_line
+
+        if self.bar is not None:
+            self.bar.write(epoch_line(row, self.cfg.train.epochs, self.cfg.data.dataset))
+            self.bar.update(1)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(row)
+
+
 def _is_flags_banner(text: str) -> bool:
     """Paddle's "Modified FLAGS detected" box, which every rank prints at start."""
     return (
@@ -158,19 +203,45 @@ def _is_flags_banner(text: str) -> bool:
     )
 
 
+class LogFollower:
+    """New rows of a run's ``train_log.csv`` as the run writes them (atomically, each epoch).
+
+    Resuming, the rows already there were reported by the earlier run; otherwise a log that is
+    already there belongs to a run about to be replaced (``--overwrite``) and is not read
+    until it has been rewritten.
+    """
+
+    def __init__(self, path: Path, resume: bool) -> None:
+        self.path = path
+        self.seen = len(_read_log(path)) if resume else 0
+        self._stale = None if resume else _mtime(path)
+
+    def new_rows(self) -> list[dict[str, float]]:
+        if self._stale is not None and _mtime(self.path) == self._stale:
+            return []
+        rows = _read_log(self.path)[self.seen :]
+        self.seen += len(rows)
+        return rows
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def _run_streaming(
-    cmd: list[str], run_dir: Path, on_epoch_end: Callable[[dict[str, float]], None] | None
+    cmd: list[str], log: LogFollower, on_row: Callable[[dict[str, float]], None]
 ) -> tuple[int, str]:
-    """Run ``cmd``, pass its output through :class:`LaunchOutput`, report new rows of
-    ``run_dir/train_log.csv``; ``(status, a rank's error line or '')``. Interrupting (Ctrl-C,
+    """Run ``cmd``, pass its output through :class:`LaunchOutput`, hand each new row of the
+    run's log to ``on_row``; ``(status, a rank's error line or '')``. Interrupting (Ctrl-C,
     a notebook's stop button) stops every rank."""
     root = str(Path(__file__).resolve().parents[2])  # importable without an install
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     quiet = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), _CCACHE_WARNING) if w)
     env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": quiet}
     out = LaunchOutput(sys.stdout)
-    log = run_dir / "train_log.csv"
-    seen = len(_read_log(log))  # rows of an earlier run (resume) were reported by it
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True
     )
@@ -179,7 +250,8 @@ def _run_streaming(
     try:
         while True:
             done = proc.poll() is not None
-            seen = _report_new_rows(log, seen, on_epoch_end)
+            for row in log.new_rows():
+                on_row(row)
             if done:
                 break
             time.sleep(0.5)
@@ -221,18 +293,6 @@ def _read_log(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items()} for row in rows]
     except (OSError, ValueError, TypeError):  # not written yet
         return []
-
-
-def _report_new_rows(
-    log: Path, seen: int, on_epoch_end: Callable[[dict[str, float]], None] | None
-) -> int:
-    rows = _read_log(log)
-    if len(rows) < seen:  # the run started over (--overwrite): its rows are new
-        seen = 0
-    for row in rows[seen:]:
-        if on_epoch_end is not None:
-            on_epoch_end(row)
-    return max(seen, len(rows))
 
 
 def _result_from_run_dir(cfg: Config, run_dir: Path) -> Any:

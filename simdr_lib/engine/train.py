@@ -312,12 +312,17 @@ def _save_epoch(run: TrainingRun, epoch: int, row: dict[str, float], progress: b
     if run.vdl is not None and not math.isnan(row["AP"]):
         run.vdl.add_scalar("val/AP", row["AP"], epoch + 1)
     if progress:
-        key = "PCKh" if "PCKh" in row else "AP"
-        ap = "" if math.isnan(row["AP"]) else f"  {key} {row['AP']:.4f}"
-        tqdm.write(
-            f"epoch {epoch + 1}/{run.cfg.train.epochs}  loss {row['loss']:.5f}{ap}  "
-            f"({row['time_s']:.1f}s)"
-        )
+        tqdm.write(epoch_line(row, run.cfg.train.epochs, run.cfg.data.dataset))
+
+
+def epoch_line(row: dict[str, float], epochs: int, dataset: str) -> str:
+    """The run log's line for a finished epoch (``epoch 3/60  loss 0.02613  AP 0.4603  (5.9s)``)."""
+    from simdr_lib.data.dataset_kinds import metric_key
+
+    value = row.get("AP", float("nan"))
+    metric = "" if math.isnan(value) else f"  {metric_key(dataset)} {value:.4f}"
+    head = f"epoch {int(row['epoch'])}/{epochs}  loss {row['loss']:.5f}"
+    return f"{head}{metric}  ({row['time_s']:.1f}s)"
 
 
 def _finish(run: TrainingRun, wall: float) -> TrainResult:
