@@ -2,7 +2,9 @@
 
     python benchmarks/train_demo.py [-o key=value ...]
 
-Target (issue: models and training): AP >= 0.8 within 10 minutes on 2 CPU cores.
+Trains as the default does (on CPU one data-parallel rank per core, ``train.ranks``); the
+line under the table says how many ranks and threads ran. Issue 14 asked for AP >= 0.9 within
+the demo's earlier training time on 2 cores: see README.md ("Benchmarks") for what it reaches.
 Prints a table and writes ``reports/bench/train_demo.json``.
 """
 
@@ -47,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['images_per_s']:>8.1f}"
         )
     final_ap = next((r["AP"] for r in reversed(result.history) if not math.isnan(r["AP"])), 0.0)
+    summary = json.loads((result.run_dir / "train_summary.json").read_text(encoding="utf-8"))
+    parallel = {k: summary.get(k) for k in ("cpu_cores", "ranks", "cpu_threads", "batch_per_rank")}
+    print(
+        f"{parallel['cpu_cores']} core(s), {parallel['ranks']} rank(s) x "
+        f"{parallel['cpu_threads']} thread(s), {parallel['batch_per_rank']} images per rank "
+        "and step"
+    )
     print(
         f"wall {wall:.0f}s ({wall / 60:.1f} min), {result.images_per_s:.1f} train images/s, "
         f"final AP {final_ap:.4f}, best {result.best_ap:.4f} @ epoch {result.best_epoch}"
@@ -63,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 "train_images_per_s": result.images_per_s,
                 "final_ap": final_ap,
                 "best_ap": result.best_ap,
+                **parallel,
                 "machine": platform.platform(),
                 "cpus": os.cpu_count(),
             },
