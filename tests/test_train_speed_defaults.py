@@ -211,6 +211,18 @@ def test_auto_ranks_rule() -> None:
     assert rule(3, "cpu", cores=2, batch_size=33) == 3  # an explicit value is used as given
 
 
+def test_auto_ranks_only_on_linux(tiny_cfg, monkeypatch) -> None:
+    from simdr_lib.engine import rank_launch
+
+    auto = tiny_cfg.with_overrides({"train.ranks": 0})
+    monkeypatch.setattr(device, "available_cores", lambda: 2)
+    monkeypatch.setattr(rank_launch.sys, "platform", "linux")
+    assert rank_launch.planned_ranks(auto) == 2
+    monkeypatch.setattr(rank_launch.sys, "platform", "darwin")
+    assert rank_launch.planned_ranks(auto) == 1
+    assert rank_launch.planned_ranks(auto.with_overrides({"train.ranks": 2})) == 2  # as asked
+
+
 def _auto_ranks_overrides(small_dataset: Path, save_dir: Path) -> dict[str, object]:
     """tiny_overrides with the default train.ranks (auto) and 2-step epochs."""
     over = tiny_overrides(small_dataset, save_dir, **{"train.max_steps_per_epoch": 2})

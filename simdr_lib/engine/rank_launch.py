@@ -37,10 +37,13 @@ _CCACHE_WARNING = "ignore:No ccache found"
 
 def planned_ranks(cfg: Config) -> int:
     """Ranks a training run of ``cfg`` starts here: 1 inside a launched rank (or a GPU run),
-    else ``train.ranks`` (auto: :func:`simdr_lib.device.training_ranks`)."""
+    else ``train.ranks`` (auto: :func:`simdr_lib.device.training_ranks`, on Linux only: CPU
+    ranks of paddle.distributed.launch were not tried on macOS or Windows)."""
     from simdr_lib.device import available_cores, resolve_device, training_ranks
 
     if "PADDLE_TRAINERS_NUM" in os.environ:
+        return 1
+    if cfg.train.ranks == 0 and not sys.platform.startswith("linux"):
         return 1
     device = resolve_device(cfg.device)
     if device != "cpu" and cfg.train.ranks > 1:
