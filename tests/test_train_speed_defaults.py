@@ -283,6 +283,39 @@ def test_nan_guard_stops_every_rank_and_keeps_the_checkpoint(
     assert ckpt.read_bytes() == before
 
 
+def test_ranks_stop_when_their_starter_is_killed(small_dataset: Path, tmp_path: Path) -> None:
+    """A killed notebook kernel (SIGKILL of the process that started the ranks) leaves no rank
+    training on: the ranks stop within seconds, and the run resumes from its checkpoint."""
+    import subprocess
+    import sys
+    import time
+
+    from conftest import cli_overrides
+
+    over = {**_auto_ranks_overrides(small_dataset, tmp_path), "train.ranks": 2}
+    over.update({"train.epochs": 50, "train.max_steps_per_epoch": 0})
+    cmd = [sys.executable, "-m", "simdr_lib", "train", "-c", str(DEMO), "--quiet"]
+    proc = subprocess.Popen([*cmd, *cli_overrides(over)], cwd=ROOT, stdout=subprocess.DEVNULL)
+    log = tmp_path / "demo_tiny" / "train_log.csv"
+    deadline = time.monotonic() + 120
+    while not log.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert log.exists() and proc.poll() is None
+    proc.kill()
+    proc.wait()
+
+    def ranks_left() -> list[str]:
+        ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        return [line for line in ps.splitlines() if "simdr_ranks_" in line and str(ROOT) in line]
+
+    deadline = time.monotonic() + 30
+    while ranks_left() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ranks_left() == []
+    out = _train_cli({**over, "train.epochs": 2}, "--resume")
+    assert "resumed from" in out
+
+
 def test_in_process_call_reports_every_epoch_of_the_ranks(
     small_dataset: Path, tmp_path: Path
 ) -> None:

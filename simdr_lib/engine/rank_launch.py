@@ -25,10 +25,17 @@ from typing import IO, Any
 from simdr_lib.config import Config, save_config
 from simdr_lib.errors import ConfigError, TrainingError
 
-__all__ = ["LaunchOutput", "planned_ranks", "train_in_ranks"]
+__all__ = ["LaunchOutput", "planned_ranks", "train_in_ranks", "watch_parent"]
 
 #: lines of paddle.distributed.launch itself (not of a rank): left out of what is shown
 _LAUNCHER_PREFIXES = ("LAUNCH INFO", "LAUNCH WARNING", "LAUNCH DEBUG")
+
+
+#: the environment variable that names, in a rank simdr started, the process that started it
+PARENT_ENV = "SIMDR_RANKS_PARENT"
+#: seconds between a rank's checks that its starter still runs; a stopped rank gets as long
+#: again to finish its step before it exits
+_WATCH_S = 2.0
 
 
 #: a warning each rank's ``import paddle`` prints (about compiling C++ extensions, unused here)
@@ -52,6 +59,40 @@ def planned_ranks(cfg: Config) -> int:
             "python -m paddle.distributed.launch --gpus 0,1,... -m simdr_lib train ..."
         )
     return training_ranks(cfg.train.ranks, device, available_cores(), cfg.train.batch_size)
+
+
+def watch_parent() -> None:
+    """In a rank simdr started: stop the rank when the process that started the ranks is gone
+    (a killed or restarted notebook kernel), so no rank trains on, holding the run folder.
+
+    The rank gets a KeyboardInterrupt (the run stops as on Ctrl-C: the last checkpoint is the
+    previous epoch's) and exits after another :data:`_WATCH_S` x 5 seconds if a step blocked
+    in the all-reduce keeps it from seeing that.
+    """
+    import _thread
+
+    pid = int(os.environ.get(PARENT_ENV, "0") or 0)
+    if pid <= 0:
+        return
+
+    def watch() -> None:
+        while _alive(pid):
+            time.sleep(_WATCH_S)
+        _thread.interrupt_main()
+        time.sleep(5 * _WATCH_S)
+        os._exit(130)
+
+    threading.Thread(target=watch, name="simdr-watch-parent", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # there, owned by someone else
+        return True
+    return True
 
 
 def train_in_ranks(
@@ -244,6 +285,7 @@ def _run_streaming(
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     quiet = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), _CCACHE_WARNING) if w)
     env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": quiet}
+    env[PARENT_ENV] = str(os.getpid())
     out = LaunchOutput(sys.stdout)
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True

@@ -88,8 +88,10 @@ def train(
     (:func:`~simdr_lib.engine.rank_launch.train_in_ranks`, ``train.batch_size`` split across
     them); ``on_epoch_end`` still sees every epoch and the result holds the trained model.
     """
-    from simdr_lib.engine.rank_launch import planned_ranks, train_in_ranks
+    from simdr_lib.engine.rank_launch import planned_ranks, train_in_ranks, watch_parent
 
+    if "PADDLE_TRAINERS_NUM" in os.environ:
+        watch_parent()  # a rank simdr started stops when its starter is gone
     ranks = planned_ranks(cfg)
     if ranks > 1:
         return train_in_ranks(
