@@ -213,10 +213,7 @@ def _train_one_epoch(run: TrainingRun, epoch: int, bar: Any) -> dict[str, float]
         "loss": epoch_loss,
         "AP": float("nan"),
         "time_s": elapsed,
-        "images_per_s": run.steps_per_epoch
-        * run.sampler.batch_size
-        * run.world
-        / max(elapsed, 1e-9),
+        "images_per_s": run.steps_per_epoch * batch / max(elapsed, 1e-9),
     }
 
 
