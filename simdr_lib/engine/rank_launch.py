@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -161,7 +160,6 @@ class LaunchOutput:
     def __init__(self, out: IO[str]) -> None:
         self.out = out
         self.error = ""
-        self.tail: deque[str] = deque(maxlen=20)
         self._buf = ""
         self._dropping = False
 
@@ -184,8 +182,6 @@ class LaunchOutput:
 
     def _line(self, line: str) -> None:
         text = line.strip("\r").strip()
-        if text:
-            self.tail.append(text)
         if text.startswith("error: "):
             self.error = self.error or text[len("error: ") :]
             return

@@ -90,8 +90,7 @@ def train(
     """
     from simdr_lib.engine.rank_launch import planned_ranks, train_in_ranks, watch_parent
 
-    if "PADDLE_TRAINERS_NUM" in os.environ:
-        watch_parent()  # a rank simdr started stops when its starter is gone
+    watch_parent()  # in a rank simdr started: stop when the starter is gone
     ranks = planned_ranks(cfg)
     if ranks > 1:
         return train_in_ranks(
