@@ -211,6 +211,16 @@ def test_auto_ranks_rule() -> None:
     assert rule(3, "cpu", cores=2, batch_size=33) == 3  # an explicit value is used as given
 
 
+def test_cpu_ranks_reduce_the_whole_gradient_in_one_bucket() -> None:
+    import paddle
+
+    from simdr_lib.engine.train_setup import one_bucket_mb
+
+    layer = paddle.nn.Linear(1000, 600)  # 600,600 float32 parameters: 2.29 MiB
+    assert one_bucket_mb(layer) == 3
+    assert one_bucket_mb(paddle.nn.Linear(4, 2)) == 1  # never 0 (Paddle's limit must be > 0)
+
+
 def test_auto_ranks_only_on_linux(tiny_cfg, monkeypatch) -> None:
     from simdr_lib.engine import rank_launch
 
