@@ -95,10 +95,17 @@ def parse_setting(setting: str) -> tuple[int, int, int]:
 
 # ----------------------------------------------------------------------------- one process
 def worker(
-    key: str, threads: int, steps: int, save_dir: str, split: int = 1, index: int = 0
+    key: str,
+    threads: int,
+    steps: int,
+    save_dir: str,
+    split: int = 1,
+    index: int = 0,
+    barrier: str = "",
 ) -> dict[str, Any]:
     """Time ``steps`` model steps of ``key`` in this process (one rank of a launch, or process
-    ``index`` of ``split`` independent ones, each with 1/split of the batch)."""
+    ``index`` of ``split`` independent ones, each with 1/split of the batch, that start timing
+    together at the ``barrier`` folder)."""
     from simdr_lib.config import load_config
     from simdr_lib.engine.train import _train_step
     from simdr_lib.engine.train_setup import build_run
@@ -124,7 +131,7 @@ def worker(
     for _ in range(WARMUP_STEPS):
         _train_step(run, batch, 0)
     if split > 1:
-        _barrier(Path(save_dir) / f"ready_{key}_i{split}", index, split)
+        _barrier(Path(barrier), index, split)
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         _train_step(run, batch, 0)
@@ -205,6 +212,30 @@ def _hook_macs(model: Any, shape: tuple[int, ...]) -> float:
     return total[0]
 
 
+def worker_commands(
+    key: str, threads: int, ranks: int, steps: int, tmp: Path, split: int = 1
+) -> list[tuple[list[str], Path]]:
+    """``(command, result json)`` of each process of one run of a setting. The ``split``
+    independent processes of a run share a start barrier folder of their own (new for every
+    run, so a later round waits again)."""
+    barrier = tempfile.mkdtemp(prefix=f"ready_{key}_", dir=tmp)
+    commands = []
+    for index in range(split):
+        out = tmp / f"{key}_t{threads}_r{ranks}_i{split}_{index}.json"
+        cmd = [__file__, "--worker", key, "--worker_threads", str(threads)]
+        cmd += ["--worker_steps", str(steps), "--worker_out", str(out), "--worker_dir", str(tmp)]
+        cmd += ["--worker_split", str(split), "--worker_index", str(index)]
+        cmd += ["--worker_barrier", barrier]
+        if ranks > 1:
+            log_dir = tmp / f"launch_{key}_{ranks}"
+            launch = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(ranks)]
+            cmd = [sys.executable, *launch, "--log_dir", str(log_dir), *cmd]
+        else:
+            cmd = [sys.executable, *cmd]
+        commands.append((cmd, out))
+    return commands
+
+
 def run_setting(
     key: str, threads: int, ranks: int, steps: int, tmp: Path, split: int = 1
 ) -> dict[str, Any]:
@@ -212,17 +243,8 @@ def run_setting(
     ``split`` independent processes their images/s summed and their cpu/wall averaged."""
     env = {**os.environ, "GLOG_minloglevel": "2", "PYTHONPATH": str(ROOT)}
     procs, outs = [], []
-    for index in range(split):
-        out = tmp / f"{key}_t{threads}_r{ranks}_i{split}_{index}.json"
-        cmd = [__file__, "--worker", key, "--worker_threads", str(threads)]
-        cmd += ["--worker_steps", str(steps), "--worker_out", str(out), "--worker_dir", str(tmp)]
-        cmd += ["--worker_split", str(split), "--worker_index", str(index)]
-        if ranks > 1:
-            log_dir = tmp / f"launch_{key}_{ranks}"
-            launch = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(ranks)]
-            cmd = [sys.executable, *launch, "--log_dir", str(log_dir), *cmd]
-        else:
-            cmd = [sys.executable, *cmd]
+    for cmd, out in worker_commands(key, threads, ranks, steps, tmp, split):
+        out.unlink(missing_ok=True)  # a result of an earlier round is not this one's
         pipe = subprocess.PIPE
         procs.append(subprocess.Popen(cmd, env=env, stdout=pipe, stderr=pipe, text=True, cwd=ROOT))
         outs.append(out)
@@ -346,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=str(ROOT / "reports" / "bench" / "train_speed.json"))
     names = ("worker", "worker_threads", "worker_steps", "worker_out", "worker_dir")
-    for name in (*names, "worker_split", "worker_index"):
+    for name in (*names, "worker_split", "worker_index", "worker_barrier"):
         parser.add_argument(f"--{name}", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:  # one setting's process (or one rank of it)
@@ -358,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             args.worker_dir,
             split,
             index,
+            args.worker_barrier or "",
         )
         if result["rank"] == 0 or split > 1:
             Path(args.worker_out).write_text(json.dumps(result))

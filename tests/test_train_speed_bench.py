@@ -56,3 +56,18 @@ def test_a_row_is_the_median_of_its_runs_and_the_table_shows_the_range() -> None
         "| demo_tiny | i2 (2 independent x 1 thr) | 16 | 200.00 | 100.00-300.00 | 1.50x |" in text
     )
     assert "| 50% |" in text
+
+
+def test_every_run_of_independent_processes_gets_a_new_barrier(tmp_path: Path) -> None:
+    """A later round must wait again, not pass on the files the first round left."""
+
+    def barrier_of(commands: list) -> set[str]:
+        return {cmd[cmd.index("--worker_barrier") + 1] for cmd, _ in commands}
+
+    first = train_speed.worker_commands("tiny", 1, 1, 5, tmp_path, split=2)
+    second = train_speed.worker_commands("tiny", 1, 1, 5, tmp_path, split=2)
+    assert len(first) == 2 and len(barrier_of(first)) == 1  # both processes, one barrier
+    assert barrier_of(first) != barrier_of(second)
+    for folder in barrier_of(first) | barrier_of(second):
+        assert Path(folder).is_dir() and not any(Path(folder).iterdir())
+    assert [out.name for _, out in first] == ["tiny_t1_r1_i2_0.json", "tiny_t1_r1_i2_1.json"]
