@@ -14,7 +14,8 @@ BIN26    := $(VENV26)/bin
 STAMP26  := $(VENV26)/.installed
 PADDLE26 ?= paddlepaddle==2.6.2
 COMPAT_TESTS ?= tests/test_chain.py tests/test_export.py tests/test_infer.py \
-	tests/test_weights_reader.py tests/test_weights_peers.py tests/test_weights_compat.py
+	tests/test_weights_reader.py tests/test_weights_peers.py tests/test_weights_compat.py \
+	tests/test_finite_flag.py
 
 .PHONY: setup demo study test lint format bench clean-venv lab setup-paddle26 test-compat bench-deploy
 

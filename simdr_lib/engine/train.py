@@ -217,28 +217,44 @@ def _train_one_epoch(run: TrainingRun, epoch: int, bar: Any) -> dict[str, float]
 
 
 def _train_step(run: TrainingRun, batch: dict[str, Any], epoch: int) -> float:
-    """Forward, NaN guard, backward, optimizer and scheduler step; returns the loss value."""
+    """Forward, backward, NaN guard, optimizer and scheduler step; returns the loss value.
+
+    The guard runs before the backward pass in one process, and after it in data-parallel
+    runs (:mod:`simdr_lib.engine.finite_flag`): either way before any weight changes."""
     import paddle
 
     images = batch["image"]
     targets = {k: v for k, v in batch.items() if k != "image"}
+    flag = None
     if run.scaler is not None:  # AMP
         with paddle.amp.auto_cast():
             outputs = run.train_model(images)
+        if run.flagged is not None:
+            outputs, flag = outputs
         loss = run.criterion(tuple(o.astype("float32") for o in outputs), targets)
     else:
-        loss = run.criterion(run.train_model(images), targets)
+        outputs = run.train_model(images)
+        if run.flagged is not None:
+            outputs, flag = outputs
+        loss = run.criterion(outputs, targets)
     value = float(loss.numpy())
-    # every rank stops at the same step: a rank that stopped alone would leave the others
-    # waiting in the gradient all-reduce
-    finite_everywhere = _mean_over_ranks(float(math.isfinite(value)), run.world) == 1.0
-    _stop_unless_finite(value, finite_everywhere, epoch, run.global_step, run.ckpt_path)
+    if run.flagged is None:  # one process: stop before the backward pass
+        _stop_unless_finite(value, True, epoch, run.global_step, run.ckpt_path)
+    else:
+        # every rank stops at the same step (a rank that stopped alone would leave the others
+        # waiting in the gradient all-reduce): the flag travels in that all-reduce
+        loss = run.flagged.flagged(loss, flag.astype("float32"), math.isfinite(value))
     if run.scaler is not None:
         run.scaler.scale(loss).backward()
+    else:
+        loss.backward()
+    if run.flagged is not None:
+        finite_everywhere = not run.flagged.any_not_finite()
+        _stop_unless_finite(value, finite_everywhere, epoch, run.global_step, run.ckpt_path)
+    if run.scaler is not None:
         run.scaler.step(run.optimizer)
         run.scaler.update()
     else:
-        loss.backward()
         run.optimizer.step()
     run.optimizer.clear_grad()
     run.scheduler.step()

@@ -91,6 +91,8 @@ class TrainingRun:
     images_seen: int = 0
     cpu_cores: int = 0  # cores the process may use (CPU runs; 0 on GPU)
     cpu_threads: int = 0  # intra-op threads per rank (CPU runs; 0 on GPU)
+    # data-parallel runs: the model with the NaN guard's flag (train_model wraps it), else None
+    flagged: Any = None
 
     @property
     def main(self) -> bool:
@@ -154,7 +156,11 @@ def build_run(
         _restore(run, ckpt)
     elif resume and main:
         print(f"no checkpoint at {run.ckpt_path}; starting from scratch")
-    run.train_model = _data_parallel(model, device) if world > 1 else model
+    if world > 1:
+        from simdr_lib.engine.finite_flag import FlaggedModel
+
+        run.flagged = FlaggedModel(model)
+        run.train_model = _data_parallel(run.flagged, device)
     run.vdl = _vdl_writer(run_dir) if (use_vdl and main) else None
     return run
 
@@ -274,8 +280,9 @@ def _build_data(
     return dataset, sampler, loader, val_data
 
 
-def _data_parallel(model: PoseModel, device: str) -> Any:
-    """``model`` in ``paddle.DataParallel``. On CPU (gloo) the whole gradient goes in one
+def _data_parallel(model: Any, device: str) -> Any:
+    """``model`` (a :class:`~simdr_lib.engine.finite_flag.FlaggedModel`) in
+    ``paddle.DataParallel``. On CPU (gloo) the whole gradient goes in one
     all-reduce bucket: gloo's all-reduce runs in the backward pass's own thread, so buckets
     overlap nothing and each one is a point where a rank waits for the other. One bucket
     instead of Paddle's default (25 MB, and the last 1 MB apart) gave demo_tiny 2 ranks
