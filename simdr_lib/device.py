@@ -86,9 +86,10 @@ def training_ranks(requested: int, device: str, cores: int, batch_size: int) -> 
     with ``python -m paddle.distributed.launch --gpus ...``) and on CPU one rank per core, as
     long as every rank keeps :data:`MIN_IMAGES_PER_RANK` images of ``batch_size`` and the
     ranks divide it evenly (``train.batch_size`` is split across them). Measured on 2 cores
-    (benchmarks/train_speed.py, over several runs): 2 ranks x 1 thread 1.14-1.74x images/s
-    of 1 rank for demo_tiny (1.74x since the gradient goes in one all-reduce bucket),
-    1.47-1.77x for HRNet-W32 256x192, while a second thread in one rank was 0.5-1.1x.
+    (benchmarks/train_speed.py, over several runs): 2 ranks x 1 thread 1.14-1.82x images/s
+    of 1 rank for demo_tiny (1.82x since the gradient goes in one all-reduce bucket and the
+    NaN guard rides in it), 1.47-1.83x for HRNet-W32 256x192, while a second thread in one
+    rank was 0.4-1.1x.
     """
     if requested > 0:
         return requested

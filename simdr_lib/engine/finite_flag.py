@@ -40,8 +40,9 @@ class FlaggedModel(paddle.nn.Layer):
     def flagged(loss: Any, flag: Any, finite: bool) -> Any:
         """``loss + flag * (0 if finite else 1)`` with the ``flag`` of :meth:`forward`: the
         same value and the same gradients for the model (``flag`` is 0), and d/d flag = this
-        rank's "not finite"."""
-        return loss + flag * (0.0 if finite else 1.0)
+        rank's "not finite". ``flag`` is cast to ``loss``'s dtype (under AMP it may come out of
+        the forward pass in float16)."""
+        return loss + flag.astype(loss.dtype) * (0.0 if finite else 1.0)
 
     def any_not_finite(self) -> bool:
         """After the backward pass of :meth:`flagged` (and its all-reduce): whether the loss

@@ -12,6 +12,7 @@ index), so a resumed run replays exactly what an uninterrupted run would have do
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -225,25 +226,22 @@ def _train_step(run: TrainingRun, batch: dict[str, Any], epoch: int) -> float:
 
     images = batch["image"]
     targets = {k: v for k, v in batch.items() if k != "image"}
-    flag = None
-    if run.scaler is not None:  # AMP
-        with paddle.amp.auto_cast():
-            outputs = run.train_model(images)
-        if run.flagged is not None:
-            outputs, flag = outputs
-        loss = run.criterion(tuple(o.astype("float32") for o in outputs), targets)
-    else:
+    amp = paddle.amp.auto_cast() if run.scaler is not None else contextlib.nullcontext()
+    with amp:
         outputs = run.train_model(images)
-        if run.flagged is not None:
-            outputs, flag = outputs
-        loss = run.criterion(outputs, targets)
+    flag = None
+    if run.flagged is not None:  # data parallel: the NaN guard's flag comes out too
+        outputs, flag = outputs
+    if run.scaler is not None:
+        outputs = tuple(o.astype("float32") for o in outputs)
+    loss = run.criterion(outputs, targets)
     value = float(loss.numpy())
     if run.flagged is None:  # one process: stop before the backward pass
         _stop_unless_finite(value, True, epoch, run.global_step, run.ckpt_path)
     else:
         # every rank stops at the same step (a rank that stopped alone would leave the others
         # waiting in the gradient all-reduce): the flag travels in that all-reduce
-        loss = run.flagged.flagged(loss, flag.astype("float32"), math.isfinite(value))
+        loss = run.flagged.flagged(loss, flag, math.isfinite(value))
     if run.scaler is not None:
         run.scaler.scale(loss).backward()
     else:
